@@ -1,0 +1,28 @@
+# Entry points. `make example` and `make test` are the README's two commands.
+EXAMPLE ?= fixtures/media/sync_h264_aac.mp4
+
+.PHONY: deps build example test bench bench-media clean
+
+deps:
+	bash tools/install-deps.sh
+
+build: deps
+	swift build -c release
+
+example: build
+	.build/release/lipsync probe $(EXAMPLE)
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+bench-media: deps
+	bash tools/make_bench_media.sh
+
+bench: bench-media
+	swift build -c release
+	.build/release/lipsync-bench decode bench-data/grid720.mp4
+	.build/release/lipsync-bench decode-memory bench-data/long1080.mp4
+
+clean:
+	rm -rf .build

@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+// LipSync: lip-sync checking and repair. Data flows Media -> Audio/Vision -> Sync/Generate -> CLI.
+import PackageDescription
+
+let package = Package(
+    name: "LipSync",
+    products: [
+        .executable(name: "lipsync", targets: ["LipSyncCLI"]),
+        .executable(name: "lipsync-bench", targets: ["LipSyncBench"]),
+        .library(name: "Media", targets: ["Media"]),
+        .library(name: "Audio", targets: ["Audio"]),
+        .library(name: "NN", targets: ["NN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C shims: module maps only, flags from pkg-config.
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev",
+                                         "libswscale-dev", "libswresample-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "Media", dependencies: ["CFFmpeg"]),
+        .target(name: "Audio", dependencies: ["Media", "CFFTW"]),
+        .target(name: "NN", dependencies: ["COpenBLAS"]),
+        .executableTarget(name: "LipSyncCLI", dependencies: [
+            "Media", "Audio", "NN",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "LipSyncBench", dependencies: [
+            "Media", "Audio", "NN",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "AudioTests", dependencies: ["Audio", "Media"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"]),
+    ]
+)

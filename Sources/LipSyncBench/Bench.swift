@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Media
+
+/// Benchmarks against the peers, measured in the same run on the same input.
+/// Results go to docs/benchmarks.md together with the command that produced them.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lipsync-bench",
+        abstract: "Time LipSync against its peers on the same input, in the same run.",
+        subcommands: [Decode.self, DecodeMemory.self]
+    )
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Runs a command and returns its wall time; its output is discarded.
+func timeProcess(_ args: [String]) throws -> Double {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    let t0 = now()
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed") }
+    return now() - t0
+}
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode to RGB24: VideoReader against `ffmpeg -threads 2 -i X -f rawvideo -pix_fmt rgb24 -y /dev/null`.")
+
+    @Argument(help: "Video file (the documented row uses a 720p H.264 file).")
+    var file: String
+    @Option(help: "Timed repetitions of each side; the median is reported.")
+    var runs = 5
+    @Option(help: "Decoder threads for both sides.")
+    var threads = 2
+
+    func run() throws {
+        var ours: [Double] = [], theirs: [Double] = []
+        var frames = 0
+        for r in 0..<(runs + 1) {
+            // Interleave the two sides so drift in machine load hits both alike; run 0 is warm-up.
+            let t0 = now()
+            let reader = try VideoReader(path: file, options: .init(threads: threads))
+            var image = RGBImage.empty
+            var n = 0
+            while try reader.readFrame(into: &image) != nil { n += 1 }
+            let ourTime = now() - t0
+            let ffTime = try timeProcess(["ffmpeg", "-nostdin", "-v", "error", "-threads", String(threads), "-i", file,
+                                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"])
+            frames = n
+            if r > 0 { ours.append(ourTime); theirs.append(ffTime) }
+        }
+        let o = median(ours), f = median(theirs)
+        print(String(format: "decode %@: %d frames; lipsync %.3f s (%.1f fps), ffmpeg %.3f s (%.1f fps); ratio lipsync/ffmpeg %.3f; peak RSS %.0f MB",
+                     (file as NSString).lastPathComponent, frames, o, Double(frames) / o, f, Double(frames) / f, o / f, peakRSSMegabytes()))
+    }
+}
+
+struct DecodeMemory: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode-memory",
+        abstract: "Decode a whole file (video frames, then audio in chunks) and report peak RSS.")
+
+    @Argument var file: String
+
+    func run() throws {
+        let t0 = now()
+        let reader = try VideoReader(path: file)
+        var image = RGBImage.empty
+        var frames = 0
+        while try reader.readFrame(into: &image) != nil { frames += 1 }
+        let video = now() - t0
+        var samples = 0
+        if let audio = try? AudioReader(path: file) {
+            while let chunk = try audio.read(maxSamples: 160_000) { samples += chunk.count }
+        }
+        print(String(format: "decode-memory %@: %d frames in %.1f s, %.1f s of audio; peak RSS %.0f MB",
+                     (file as NSString).lastPathComponent, frames, video, Double(samples) / 16_000, peakRSSMegabytes()))
+    }
+}
