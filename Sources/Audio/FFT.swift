@@ -1,0 +1,67 @@
+import CFFTW
+import Foundation
+
+/// A real-to-complex FFTW plan of one size, made once and shared. Execution uses FFTW's new-array
+/// interface on per-thread buffers, which is thread-safe; only planning needs the lock.
+final class RealFFT: @unchecked Sendable {
+    let size: Int
+    var bins: Int { size / 2 + 1 }
+    private let plan: fftwf_plan
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var cache: [Int: RealFFT] = [:]
+
+    static func shared(size: Int) -> RealFFT {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = cache[size] { return p }
+        let p = RealFFT(size: size)
+        cache[size] = p
+        return p
+    }
+
+    private init(size: Int) {
+        self.size = size
+        let input = fftwf_alloc_real(size)!
+        let output = fftwf_alloc_complex(size / 2 + 1)!
+        // MEASURE picks the fastest algorithm for this size once; planning cost is paid only here.
+        plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, FFTW_MEASURE)
+        fftwf_free(input)
+        fftwf_free(output)
+    }
+
+    /// Buffers with FFTW's alignment, for one worker thread.
+    final class Workspace {
+        let input: UnsafeMutablePointer<Float>
+        let output: UnsafeMutablePointer<fftwf_complex>
+        let size: Int
+        init(size: Int) {
+            self.size = size
+            input = fftwf_alloc_real(size)!
+            output = fftwf_alloc_complex(size / 2 + 1)!
+        }
+        deinit { fftwf_free(input); fftwf_free(output) }
+    }
+
+    func makeWorkspace() -> Workspace { Workspace(size: size) }
+
+    /// Transforms `ws.input` into `ws.output`.
+    func execute(_ ws: Workspace) {
+        fftwf_execute_dft_r2c(plan, ws.input, ws.output)
+    }
+}
+
+/// Splits `count` items into contiguous blocks run on every core.
+func parallelBlocks(count: Int, minimumBlock: Int = 64, _ body: (Range<Int>) -> Void) {
+    let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (count + minimumBlock - 1) / minimumBlock))
+    if workers == 1 { body(0..<count); return }
+    let per = (count + workers - 1) / workers
+    // Blocks are disjoint, so sharing the non-Sendable body across the workers is safe.
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let run = body
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = w * per, hi = min(count, lo + per)
+            if lo < hi { run(lo..<hi) }
+        }
+    }
+}

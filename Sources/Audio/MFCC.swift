@@ -1,0 +1,133 @@
+import CFFTW
+import Foundation
+
+/// Parameters of the MFCC. The defaults are python_speech_features' `mfcc`, which syncnet_python uses
+/// on int16 samples.
+public struct MFCCConfiguration: Sendable, Equatable {
+    public var sampleRate = 16_000
+    public var windowSeconds = 0.025
+    public var stepSeconds = 0.01
+    public var coefficients = 13
+    public var filters = 26
+    public var nFFT = 512
+    public var lowFrequency = 0.0
+    public var highFrequency: Double? = nil
+    public var preemphasis = 0.97
+    public var lifter = 22.0
+    /// Replace c0 with the log of the frame's total energy.
+    public var appendEnergy = true
+    /// Multiply samples in [-1, 1] by this before analysis (32768: int16 scale, as syncnet_python reads WAVs).
+    public var inputScale = 32768.0
+
+    public init() {}
+
+    var frameLength: Int { Int((windowSeconds * Double(sampleRate)).rounded(.toNearestOrAwayFromZero)) }
+    var frameStep: Int { Int((stepSeconds * Double(sampleRate)).rounded(.toNearestOrAwayFromZero)) }
+}
+
+/// MFCC features (frames x coefficients, row-major), computed in double precision.
+public struct MFCCFrames: Sendable, Equatable {
+    public var coefficients: Int
+    public var values: [Float]
+    public var count: Int { coefficients == 0 ? 0 : values.count / coefficients }
+    public subscript(frame t: Int, coefficient c: Int) -> Float { values[t * coefficients + c] }
+}
+
+/// python_speech_features.mfcc: pre-emphasis, rectangular 25 ms frames every 10 ms (zero-padded at
+/// the end), power spectrum |rfft|^2 / nfft, 26 HTK-mel triangles with bin edges floored, log, DCT-II
+/// (orthonormal), lifter 22, and c0 replaced by the log frame energy.
+public final class MFCC: @unchecked Sendable {
+    public let configuration: MFCCConfiguration
+    let filterbank: [[Double]]       // filters x (nFFT/2 + 1)
+    let dct: [Double]                // coefficients x filters
+    let lift: [Double]
+    private let plan: fftw_plan
+    private let planLock = NSLock()
+
+    public init(_ configuration: MFCCConfiguration = .init()) {
+        self.configuration = configuration
+        let c = configuration
+        let bins = c.nFFT / 2 + 1
+        let hzToMel = { (f: Double) in 2595 * log10(1 + f / 700) }
+        let melToHz = { (m: Double) in 700 * (pow(10, m / 2595) - 1) }
+        let lowMel = hzToMel(c.lowFrequency), highMel = hzToMel(c.highFrequency ?? Double(c.sampleRate) / 2)
+        let edges = (0..<(c.filters + 2)).map { i -> Double in
+            let mel = lowMel + (highMel - lowMel) * Double(i) / Double(c.filters + 1)
+            return Foundation.floor(Double(c.nFFT + 1) * melToHz(mel) / Double(c.sampleRate))
+        }
+        var fb: [[Double]] = []
+        for j in 0..<c.filters {
+            var row = [Double](repeating: 0, count: bins)
+            for i in Int(edges[j])..<Int(edges[j + 1]) where i < bins { row[i] = (Double(i) - edges[j]) / (edges[j + 1] - edges[j]) }
+            for i in Int(edges[j + 1])..<Int(edges[j + 2]) where i < bins { row[i] = (edges[j + 2] - Double(i)) / (edges[j + 2] - edges[j + 1]) }
+            fb.append(row)
+        }
+        filterbank = fb
+        let n = Double(c.filters)
+        var d = [Double](repeating: 0, count: c.coefficients * c.filters)
+        for k in 0..<c.coefficients {
+            let s = k == 0 ? (1 / n).squareRoot() : (2 / n).squareRoot()
+            for i in 0..<c.filters { d[k * c.filters + i] = s * cos(Double.pi * Double(k) * (2 * Double(i) + 1) / (2 * n)) }
+        }
+        dct = d
+        lift = (0..<c.coefficients).map { 1 + (c.lifter / 2) * sin(Double.pi * Double($0) / c.lifter) }
+        let input = fftw_alloc_real(c.nFFT)!, output = fftw_alloc_complex(bins)!
+        plan = fftw_plan_dft_r2c_1d(Int32(c.nFFT), input, output, FFTW_ESTIMATE)
+        fftw_free(input)
+        fftw_free(output)
+    }
+
+    /// Number of frames python_speech_features makes for n samples.
+    public func frameCount(samples n: Int) -> Int {
+        let len = configuration.frameLength, step = configuration.frameStep
+        return n <= len ? 1 : 1 + Int((Double(n - len) / Double(step)).rounded(.up))
+    }
+
+    public func compute(_ samples: [Float]) -> MFCCFrames {
+        let c = configuration
+        let count = frameCount(samples: samples.count)
+        // Pre-emphasised, scaled signal, zero-padded to cover the last frame.
+        var y = [Double](repeating: 0, count: (count - 1) * c.frameStep + c.frameLength)
+        for (i, x) in samples.enumerated() {
+            y[i] = c.inputScale * (i == 0 ? Double(x) : Double(x) - c.preemphasis * Double(samples[i - 1]))
+        }
+        var out = [Float](repeating: 0, count: count * c.coefficients)
+        y.withUnsafeBufferPointer { sig in
+            out.withUnsafeMutableBufferPointer { dst in
+                let dstBase = dst.baseAddress!
+                parallelBlocks(count: count, minimumBlock: 64) { block in
+                    let bins = c.nFFT / 2 + 1
+                    let input = fftw_alloc_real(c.nFFT)!, output = fftw_alloc_complex(bins)!
+                    defer { fftw_free(input); fftw_free(output) }
+                    var power = [Double](repeating: 0, count: bins)
+                    var logMel = [Double](repeating: 0, count: c.filters)
+                    for t in block {
+                        for k in 0..<c.nFFT { input[k] = k < c.frameLength ? sig[t * c.frameStep + k] : 0 }
+                        fftw_execute_dft_r2c(plan, input, output)
+                        var energy = 0.0
+                        for k in 0..<bins {
+                            let p = (output[k].0 * output[k].0 + output[k].1 * output[k].1) / Double(c.nFFT)
+                            power[k] = p
+                            energy += p
+                        }
+                        for j in 0..<c.filters {
+                            var s = 0.0
+                            let row = filterbank[j]
+                            for k in 0..<bins where row[k] != 0 { s += row[k] * power[k] }
+                            logMel[j] = Foundation.log(s == 0 ? Double.ulpOfOne : s)
+                        }
+                        for k in 0..<c.coefficients {
+                            var s = 0.0
+                            for j in 0..<c.filters { s += dct[k * c.filters + j] * logMel[j] }
+                            dstBase[t * c.coefficients + k] = Float(s * lift[k])
+                        }
+                        if c.appendEnergy {
+                            dstBase[t * c.coefficients] = Float(Foundation.log(energy == 0 ? Double.ulpOfOne : energy))
+                        }
+                    }
+                }
+            }
+        }
+        return MFCCFrames(coefficients: c.coefficients, values: out)
+    }
+}
