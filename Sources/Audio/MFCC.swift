@@ -39,6 +39,8 @@ public struct MFCCFrames: Sendable, Equatable {
 public final class MFCC: @unchecked Sendable {
     public let configuration: MFCCConfiguration
     let filterbank: [[Double]]       // filters x (nFFT/2 + 1)
+    // The same filters stored sparsely: filter j covers bins firstBin[j] ..< firstBin[j] + count[j].
+    let firstBin: [Int], binCount: [Int], sparseWeights: [Double]
     let dct: [Double]                // coefficients x filters
     let lift: [Double]
     private let plan: fftw_plan
@@ -63,6 +65,16 @@ public final class MFCC: @unchecked Sendable {
             fb.append(row)
         }
         filterbank = fb
+        var firsts: [Int] = [], counts: [Int] = [], flat: [Double] = []
+        for row in fb {
+            let lo = row.firstIndex { $0 != 0 } ?? 0, hi = row.lastIndex { $0 != 0 } ?? -1
+            firsts.append(lo)
+            counts.append(max(0, hi - lo + 1))
+            if hi >= lo { flat.append(contentsOf: row[lo...hi]) }
+        }
+        firstBin = firsts
+        binCount = counts
+        sparseWeights = flat
         let n = Double(c.filters)
         var d = [Double](repeating: 0, count: c.coefficients * c.filters)
         for k in 0..<c.coefficients {
@@ -93,27 +105,36 @@ public final class MFCC: @unchecked Sendable {
         }
         var out = [Float](repeating: 0, count: count * c.coefficients)
         y.withUnsafeBufferPointer { sig in
+            sparseWeights.withUnsafeBufferPointer { wts in
+            dct.withUnsafeBufferPointer { dct in
             out.withUnsafeMutableBufferPointer { dst in
                 let dstBase = dst.baseAddress!
                 parallelBlocks(count: count, minimumBlock: 64) { block in
                     let bins = c.nFFT / 2 + 1
                     let input = fftw_alloc_real(c.nFFT)!, output = fftw_alloc_complex(bins)!
                     defer { fftw_free(input); fftw_free(output) }
-                    var power = [Double](repeating: 0, count: bins)
-                    var logMel = [Double](repeating: 0, count: c.filters)
+                    let power = UnsafeMutablePointer<Double>.allocate(capacity: bins)
+                    let logMel = UnsafeMutablePointer<Double>.allocate(capacity: c.filters)
+                    defer { power.deallocate(); logMel.deallocate() }
+                    let len = min(c.frameLength, c.nFFT), invN = 1 / Double(c.nFFT)
+                    for k in len..<c.nFFT { input[k] = 0 }
+                    let z = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Double.self)
                     for t in block {
-                        for k in 0..<c.nFFT { input[k] = k < c.frameLength ? sig[t * c.frameStep + k] : 0 }
+                        let src = sig.baseAddress! + t * c.frameStep
+                        for k in 0..<len { input[k] = src[k] }
                         fftw_execute_dft_r2c(plan, input, output)
                         var energy = 0.0
                         for k in 0..<bins {
-                            let p = (output[k].0 * output[k].0 + output[k].1 * output[k].1) / Double(c.nFFT)
+                            let p = (z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]) * invN
                             power[k] = p
                             energy += p
                         }
+                        var w = 0
                         for j in 0..<c.filters {
                             var s = 0.0
-                            let row = filterbank[j]
-                            for k in 0..<bins where row[k] != 0 { s += row[k] * power[k] }
+                            let fb = firstBin[j], n = binCount[j]
+                            for i in 0..<n { s += wts[w + i] * power[fb + i] }
+                            w += n
                             logMel[j] = Foundation.log(s == 0 ? Double.ulpOfOne : s)
                         }
                         for k in 0..<c.coefficients {
@@ -126,6 +147,8 @@ public final class MFCC: @unchecked Sendable {
                         }
                     }
                 }
+            }
+            }
             }
         }
         return MFCCFrames(coefficients: c.coefficients, values: out)

@@ -1,5 +1,8 @@
 import CFFTW
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the signal is extended by n_fft/2 samples at each end before framing.
 public enum PaddingMode: String, Sendable, CaseIterable {
@@ -103,45 +106,60 @@ public final class MelSpectrogram: @unchecked Sendable {
     /// Number of columns for `n` samples: 1 + floor(n / hop).
     public func columnCount(samples n: Int) -> Int { 1 + n / configuration.hopLength }
 
-    /// Computes columns `range`, where `sample(i)` returns the pre-emphasised, padded signal at
-    /// virtual index i (0 = first real sample). Runs on every core.
-    func columns(_ range: Range<Int>, sample: (Int) -> Float) -> [Float] {
+    /// Computes columns `range` of a signal whose real samples are `signal` (global index `offset` is
+    /// `signal[0]`, the signal having `total` samples in all); `edge(i)` supplies the padded value at a
+    /// virtual index outside 0..<total. Runs on every core.
+    func columns(_ range: Range<Int>, signal: UnsafeBufferPointer<Float>, offset: Int, total: Int,
+                 edge: (Int) -> Float) -> [Float] {
         let c = configuration
-        let nMels = c.nMels, half = c.nFFT / 2
+        let nMels = c.nMels, nFFT = c.nFFT, half = nFFT / 2, hop = c.hopLength, bins = fft.bins
         var out = [Float](repeating: 0, count: range.count * nMels)
-        // Gather the framed signal first (cheap, sequential), then transform in parallel.
-        var frames = [Float](repeating: 0, count: range.count * c.nFFT)
-        frames.withUnsafeMutableBufferPointer { fr in
-            for (j, t) in range.enumerated() {
-                let base = t * c.hopLength - half
-                for k in 0..<c.nFFT { fr[j * c.nFFT + k] = sample(base + k) * window[k] }
-            }
-        }
         let scale = 20 / Float(log(10.0))
         let floorDB = c.minLevelDB, ref = c.referenceLevelDB, maxAbs = c.maxAbsValue
-        frames.withUnsafeBufferPointer { fr in
-            out.withUnsafeMutableBufferPointer { dst in
-                let dstBase = dst.baseAddress!
-                parallelBlocks(count: range.count, minimumBlock: 32) { block in
-                    let ws = fft.makeWorkspace()
-                    var mag = [Float](repeating: 0, count: fft.bins)
-                    for j in block {
-                        ws.input.update(from: fr.baseAddress! + j * c.nFFT, count: c.nFFT)
-                        fft.execute(ws)
-                        for k in 0..<fft.bins {
-                            let re = ws.output[k].0, im = ws.output[k].1
+        let firstBins = filterbank.filters.map(\.firstBin)
+        let lengths = filterbank.filters.map(\.weights.count)
+        let weights = filterbank.filters.flatMap(\.weights)
+        window.withUnsafeBufferPointer { win in
+        weights.withUnsafeBufferPointer { wts in
+        out.withUnsafeMutableBufferPointer { dst in
+            let dstBase = dst.baseAddress!, sig = signal.baseAddress!
+            parallelBlocks(count: range.count, minimumBlock: 32) { block in
+                let ws = fft.makeWorkspace()
+                let mag = UnsafeMutablePointer<Float>.allocate(capacity: bins)
+                defer { mag.deallocate() }
+                let input = ws.input
+                for j in block {
+                    let base = (range.lowerBound + j) * hop - half
+                    if base >= 0 && base + nFFT <= total {
+                        let src = sig + (base - offset)
+                        for k in 0..<nFFT { input[k] = src[k] * win[k] }
+                    } else {
+                        for k in 0..<nFFT {
+                            let i = base + k
+                            input[k] = (i >= 0 && i < total ? sig[i - offset] : edge(i)) * win[k]
+                        }
+                    }
+                    fft.execute(ws)
+                    ws.output.withMemoryRebound(to: Float.self, capacity: 2 * bins) { z in
+                        for k in 0..<bins {
+                            let re = z[2 * k], im = z[2 * k + 1]
                             mag[k] = (re * re + im * im).squareRoot()
                         }
-                        for (m, f) in filterbank.filters.enumerated() {
-                            var s: Float = 0
-                            for (i, w) in f.weights.enumerated() { s += w * mag[f.firstBin + i] }
-                            let db = scale * Foundation.log(max(1e-5, s)) - ref
-                            let v = 2 * maxAbs * ((db - floorDB) / -floorDB) - maxAbs
-                            dstBase[j * nMels + m] = min(maxAbs, max(-maxAbs, v))
-                        }
+                    }
+                    var w = 0
+                    for m in 0..<nMels {
+                        var acc: Float = 0
+                        let fb = firstBins[m], n = lengths[m]
+                        for i in 0..<n { acc += wts[w + i] * mag[fb + i] }
+                        w += n
+                        let db = scale * logf(max(1e-5, acc)) - ref
+                        let v = 2 * maxAbs * ((db - floorDB) / -floorDB) - maxAbs
+                        dstBase[j * nMels + m] = min(maxAbs, max(-maxAbs, v))
                     }
                 }
             }
+        }
+        }
         }
         return out
     }
@@ -167,12 +185,20 @@ public final class MelStream {
     public func push(_ samples: [Float]) -> MelFrames {
         precondition(!finished, "MelStream: push after finish")
         let k = spectrogram.configuration.preemphasis
-        buffer.reserveCapacity(buffer.count + samples.count)
-        for x in samples {
-            buffer.append(total == 0 ? x : x - k * previous)
-            previous = x
-            total += 1
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: samples.count))
+        let isFirst = total == 0
+        var prev = previous
+        buffer.withUnsafeMutableBufferPointer { b in
+            samples.withUnsafeBufferPointer { x in
+                for i in 0..<x.count {
+                    b[old + i] = isFirst && i == 0 ? x[i] : x[i] - k * prev
+                    prev = x[i]
+                }
+            }
         }
+        previous = prev
+        total += samples.count
         let c = spectrogram.configuration
         let half = c.nFFT / 2
         // Column t needs real samples up to t*hop + half - 1; columns touching the left edge also
@@ -196,8 +222,7 @@ public final class MelStream {
         let n = total, start = bufferStart
         let reflect = c.padding == .reflect
         let values = buffer.withUnsafeBufferPointer { buf in
-            spectrogram.columns(nextColumn..<end) { i -> Float in
-                if i >= 0 && i < n { return buf[i - start] }
+            spectrogram.columns(nextColumn..<end, signal: buf, offset: start, total: n) { i -> Float in
                 guard reflect, n > 0 else { return 0 }
                 // numpy's 'reflect' pad: the signal mirrored about its end samples, repeated as needed.
                 if n == 1 { return buf[0 - start] }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Audio
 import Media
 
 /// Benchmarks against the peers, measured in the same run on the same input.
@@ -9,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self]
     )
 }
 
@@ -97,5 +98,56 @@ struct DecodeMemory: ParsableCommand {
         }
         print(String(format: "decode-memory %@: %d frames in %.1f s, %.1f s of audio; peak RSS %.0f MB",
                      (file as NSString).lastPathComponent, frames, video, Double(samples) / 16_000, peakRSSMegabytes()))
+    }
+}
+
+struct MelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mel",
+        abstract: "Mel (Wav2Lip) and MFCC (syncnet) features of the first 60 s of a file's audio: LipSync against librosa and python_speech_features.",
+        discussion: "Decoding and process start-up are excluded on both sides; FFTW plans are made before timing.")
+
+    @Argument var file: String
+    @Option(help: "Seconds of audio.") var seconds = 60.0
+    @Option(help: "Timed repetitions; the median is reported.") var runs = 20
+    @Option(help: "Python with librosa and python_speech_features.") var python = "tools/.venv/bin/python"
+
+    func run() throws {
+        let reader = try AudioReader(path: file)
+        let samples = try reader.read(maxSamples: Int(seconds * 16_000)) ?? []
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-bench-\(getpid()).npy").path
+        let w = try NumpyStreamWriter(path: tmp)
+        try w.append(samples)
+        try w.finish(shape: [samples.count], fortranOrder: false)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+
+        let mel = MelSpectrogram()
+        let mfcc = MFCC()
+        func medianTime(_ body: () -> Void) -> Double {
+            body()
+            var ts: [Double] = []
+            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
+            return median(ts)
+        }
+        let ourMel = medianTime { _ = mel.compute(samples) }
+        let ourMFCC = medianTime { _ = mfcc.compute(samples) }
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["tools/bench_audio.py", tmp, String(runs)]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard let json = try JSONSerialization.jsonObject(with: out) as? [String: Any],
+              let lm = json["librosa_mel_s"] as? Double, let pm = json["psf_mfcc_s"] as? Double else {
+            throw ValidationError("peer benchmark failed: \(String(decoding: out, as: UTF8.self))")
+        }
+        let secs = Double(samples.count) / 16_000
+        print(String(format: "mel %.0f s: lipsync %.2f ms, librosa %@ %.2f ms, ratio %.3f", secs, ourMel * 1000,
+                     (json["librosa"] as? String) ?? "?", lm * 1000, ourMel / lm))
+        print(String(format: "mfcc %.0f s: lipsync %.2f ms, python_speech_features %.2f ms, ratio %.3f", secs, ourMFCC * 1000,
+                     pm * 1000, ourMFCC / pm))
     }
 }
