@@ -22,9 +22,10 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        .target(name: "Parallel"),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
-        .target(name: "Audio", dependencies: ["Media", "CFFTW"]),
-        .target(name: "NN", dependencies: ["COpenBLAS"]),
+        .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
+        .target(name: "NN", dependencies: ["COpenBLAS", "Parallel"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
             "Media", "Audio", "NN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,6 @@
 import CFFTW
 import Foundation
+import Parallel
 
 /// Parameters of the MFCC. The defaults are python_speech_features' `mfcc`, which syncnet_python uses
 /// on int16 samples.

@@ -1,5 +1,6 @@
 import CFFTW
 import Foundation
+import Parallel
 #if canImport(Glibc)
 import Glibc
 #endif

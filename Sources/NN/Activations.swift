@@ -1,0 +1,99 @@
+import Foundation
+
+/// Elementwise activations. Each keeps what its backward needs (input or output).
+public final class ReLU: Layer {
+    private var out: Tensor?, gradIn: Tensor?
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor {
+        let y = reuse(&out, x.shape)
+        for i in 0..<x.count { y.data[i] = max(0, x.data[i]) }
+        return y
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let y = out!, dx = reuse(&gradIn, dy.shape)
+        for i in 0..<dy.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+        return dx
+    }
+}
+
+public final class LeakyReLU: Layer {
+    public let slope: Float
+    private weak var input: Tensor?
+    private var out: Tensor?, gradIn: Tensor?
+    public init(slope: Float = 0.01) { self.slope = slope }
+    public func forward(_ x: Tensor) -> Tensor {
+        input = x
+        let y = reuse(&out, x.shape)
+        for i in 0..<x.count { let v = x.data[i]; y.data[i] = v > 0 ? v : slope * v }
+        return y
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let x = input!, dx = reuse(&gradIn, dy.shape)
+        for i in 0..<dy.count { dx.data[i] = x.data[i] > 0 ? dy.data[i] : slope * dy.data[i] }
+        return dx
+    }
+}
+
+/// PReLU with one learnable slope per channel (NCHW).
+public final class PReLU: Layer {
+    public let alpha: Parameter
+    private weak var input: Tensor?
+    private var out: Tensor?, gradIn: Tensor?
+    public init(channels: Int, initial: Float = 0.25, name: String = "prelu") {
+        alpha = Parameter("\(name).weight", shape: [channels], decays: false)
+        alpha.value.fill(initial)
+    }
+    public var parameters: [Parameter] { [alpha] }
+    public func forward(_ x: Tensor) -> Tensor {
+        input = x
+        let y = reuse(&out, x.shape), C = x.c, hw = x.h * x.w
+        for p in 0..<(x.n * C) {
+            let a = alpha.value.data[p % C], o = p * hw
+            for i in 0..<hw { let v = x.data[o + i]; y.data[o + i] = v > 0 ? v : a * v }
+        }
+        return y
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let x = input!, dx = reuse(&gradIn, dy.shape), C = x.c, hw = x.h * x.w
+        for p in 0..<(x.n * C) {
+            let c = p % C, a = alpha.value.data[c], o = p * hw
+            var ga: Float = 0
+            for i in 0..<hw {
+                let v = x.data[o + i], d = dy.data[o + i]
+                if v > 0 { dx.data[o + i] = d } else { dx.data[o + i] = a * d; ga += d * v }
+            }
+            alpha.grad.data[c] += ga
+        }
+        return dx
+    }
+}
+
+public final class Sigmoid: Layer {
+    private var out: Tensor?, gradIn: Tensor?
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor {
+        let y = reuse(&out, x.shape)
+        for i in 0..<x.count { y.data[i] = 1 / (1 + expf(-x.data[i])) }
+        return y
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let y = out!, dx = reuse(&gradIn, dy.shape)
+        for i in 0..<dy.count { let s = y.data[i]; dx.data[i] = dy.data[i] * s * (1 - s) }
+        return dx
+    }
+}
+
+public final class Tanh: Layer {
+    private var out: Tensor?, gradIn: Tensor?
+    public init() {}
+    public func forward(_ x: Tensor) -> Tensor {
+        let y = reuse(&out, x.shape)
+        for i in 0..<x.count { y.data[i] = tanhf(x.data[i]) }
+        return y
+    }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let y = out!, dx = reuse(&gradIn, dy.shape)
+        for i in 0..<dy.count { let t = y.data[i]; dx.data[i] = dy.data[i] * (1 - t * t) }
+        return dx
+    }
+}

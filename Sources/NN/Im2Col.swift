@@ -1,0 +1,71 @@
+import Parallel
+
+/// Geometry of a 2-D convolution window over one image plane.
+struct ConvGeometry {
+    var h, w, kh, kw, sh, sw, ph, pw, ho, wo: Int
+    var hwo: Int { ho * wo }
+    var kernelArea: Int { kh * kw }
+}
+
+/// Unfolds `channels` channels (from `channelOffset`) of `batch` images starting at `first` into
+/// col[(ci*kh + ky)*kw + kx][b*HWo + oy*Wo + ox]. Zeros where the window hangs over the padding.
+func im2col(_ x: Tensor, first: Int, batch: Int, channelOffset: Int, channels: Int, _ g: ConvGeometry,
+            into col: UnsafeMutablePointer<Float>) {
+    let cols = batch * g.hwo, C = x.c, plane = g.h * g.w
+    let xData = x.data
+    parallelBlocks(count: channels * g.kernelArea, minimumBlock: 4) { rows in
+        for k in rows {
+            let ci = k / g.kernelArea, ky = (k / g.kw) % g.kh, kx = k % g.kw
+            // Output columns whose input column is inside the image: lo..<hi.
+            let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
+            let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+            for b in 0..<batch {
+                let src = xData + ((first + b) * C + channelOffset + ci) * plane
+                let dst = col + k * cols + b * g.hwo
+                for oy in 0..<g.ho {
+                    let iy = oy * g.sh - g.ph + ky
+                    let row = dst + oy * g.wo
+                    if iy < 0 || iy >= g.h { row.update(repeating: 0, count: g.wo); continue }
+                    let srow = src + iy * g.w - g.pw + kx
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    if g.sw == 1 {
+                        if hi > lo { row.advanced(by: lo).update(from: srow + lo, count: hi - lo) }
+                    } else {
+                        for ox in lo..<hi { row[ox] = srow[ox * g.sw] }
+                    }
+                    if hi < g.wo { row.advanced(by: hi).update(repeating: 0, count: g.wo - hi) }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds every column entry back to the input position it was read from.
+func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int, channelOffset: Int, channels: Int,
+            _ g: ConvGeometry) {
+    let cols = batch * g.hwo, C = dx.c, plane = g.h * g.w
+    let dxData = dx.data
+    // Each worker owns whole input channels, so no two write the same element.
+    parallelBlocks(count: channels, minimumBlock: 1) { chans in
+        for ci in chans {
+            for r in 0..<g.kernelArea {
+                let k = ci * g.kernelArea + r, ky = r / g.kw, kx = r % g.kw
+                let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
+                let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+                for b in 0..<batch {
+                    let dst = dxData + ((first + b) * C + channelOffset + ci) * plane
+                    let src = col + k * cols + b * g.hwo
+                    for oy in 0..<g.ho {
+                        let iy = oy * g.sh - g.ph + ky
+                        if iy < 0 || iy >= g.h { continue }
+                        let drow = dst + iy * g.w - g.pw + kx, srow = src + oy * g.wo
+                        for ox in lo..<hi { drow[ox * g.sw] += srow[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Largest column buffer the convolutions keep (floats): bounds memory for large batches.
+let maxColumnFloats = 1 << 24

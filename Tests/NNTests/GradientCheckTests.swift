@@ -1,0 +1,80 @@
+import XCTest
+@testable import NN
+
+/// Central-difference checks of every op's backward, independent of PyTorch.
+final class GradientCheckTests: XCTestCase {
+    var rng = SeededRandom(seed: 42)
+
+    func testConvolutionPaths() {
+        let cases: [(Int, Int, (Int, Int), (Int, Int), (Int, Int), Int, [Int])] = [
+            (3, 4, (3, 3), (1, 1), (1, 1), 1, [2, 3, 6, 7]),     // im2col + sgemm
+            (3, 4, (3, 3), (1, 2), (1, 1), 1, [2, 3, 6, 7]),     // asymmetric stride
+            (2, 3, (3, 1), (3, 1), (0, 0), 1, [2, 2, 9, 4]),     // asymmetric kernel
+            (4, 6, (3, 3), (2, 2), (1, 1), 2, [2, 4, 7, 7]),     // groups
+            (4, 4, (3, 3), (2, 2), (1, 1), 4, [2, 4, 7, 8]),     // depthwise
+            (5, 3, (1, 1), (1, 1), (0, 0), 1, [2, 5, 8, 9]),     // 1x1 direct sgemm
+        ]
+        for (cin, cout, k, s, p, g, shape) in cases {
+            let conv = Conv2d(cin, cout, kernel: k, stride: s, padding: p, groups: g, rng: &rng)
+            gradientCheck(conv, input: randomTensor(shape, rng: &rng))
+        }
+        let t = ConvTranspose2d(3, 2, kernel: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), rng: &rng)
+        gradientCheck(t, input: randomTensor([2, 3, 4, 5], rng: &rng))
+    }
+
+    func testDenseAndNormalisation() {
+        gradientCheck(Linear(6, 4, rng: &rng), input: randomTensor([3, 6], rng: &rng))
+        gradientCheck(BatchNorm2d(3), input: randomTensor([4, 3, 3, 3], rng: &rng), h: 5e-3, tolerance: 3e-2)
+        gradientCheck(L2Normalize(), input: randomTensor([3, 5], rng: &rng))
+    }
+
+    func testElementwiseAndShape() {
+        let x = { [self] in randomTensor([2, 3, 4, 5], rng: &rng, awayFromZero: 0.05) }
+        gradientCheck(ReLU(), input: x())
+        gradientCheck(LeakyReLU(slope: 0.1), input: x())
+        gradientCheck(PReLU(channels: 3), input: x())
+        gradientCheck(Sigmoid(), input: x())
+        gradientCheck(Tanh(), input: x())
+        gradientCheck(MaxPool2d(kernel: (2, 2)), input: x())
+        gradientCheck(MaxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), input: x())
+        gradientCheck(AvgPool2d(kernel: (2, 2)), input: x())
+        gradientCheck(AvgPool2d.global, input: x())
+        gradientCheck(ChannelPad(extra: 2), input: x())
+        gradientCheck(ZeroPad2d(top: 0, bottom: 1, left: 0, right: 1), input: x())
+        gradientCheck(Flatten(), input: x())
+        gradientCheck(Upsample(scale: 2), input: x())
+    }
+
+    func testLossGradients() {
+        let z = randomTensor([10], rng: &rng)
+        let t: [Float] = (0..<10).map { Float($0 % 2) }
+        let g = Tensor(shape: [1]), h: Float = 1e-3
+        for (name, f) in [("bceWithLogits", { (x: Tensor) in Loss.bceWithLogits(x, target: t, grad: Tensor(shape: [1])) }),
+                          ("mse", { (x: Tensor) in Loss.mse(x, target: Tensor(shape: [10]), grad: Tensor(shape: [1])) })] {
+            _ = name == "mse" ? Loss.mse(z, target: Tensor(shape: [10]), grad: g) : Loss.bceWithLogits(z, target: t, grad: g)
+            for i in 0..<10 {
+                let old = z[i]
+                z[i] = old + h; let lp = f(z)
+                z[i] = old - h; let lm = f(z)
+                z[i] = old
+                XCTAssertEqual(g[i], (lp - lm) / (2 * h), accuracy: 2e-3, "\(name)[\(i)]")
+            }
+        }
+    }
+
+    func testCosineSimilarityGradient() {
+        let a = randomTensor([3, 6], rng: &rng), b = randomTensor([3, 6], rng: &rng)
+        let cos = CosineSimilarity(), w: [Float] = [0.5, -1, 2]
+        let ga = Tensor(shape: [1]), gb = Tensor(shape: [1])
+        cos.backward(a, b, gradCos: w, gradA: ga, gradB: gb)
+        func loss() -> Float { zip(cos.forward(a, b), w).map { $0 * $1 }.reduce(0, +) }
+        let h: Float = 1e-3
+        for i in stride(from: 0, to: 18, by: 5) {
+            let old = a[i]
+            a[i] = old + h; let lp = loss()
+            a[i] = old - h; let lm = loss()
+            a[i] = old
+            XCTAssertEqual(ga[i], (lp - lm) / (2 * h), accuracy: 2e-3)
+        }
+    }
+}
