@@ -31,7 +31,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
-            "Media", "Audio", "NN",
+            "Media", "Audio", "NN", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),

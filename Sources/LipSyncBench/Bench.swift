@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Audio
 import Media
+import NN
+import COpenBLAS
 
 /// Benchmarks against the peers, measured in the same run on the same input.
 /// Results go to docs/benchmarks.md together with the command that produced them.
@@ -10,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self]
     )
 }
 
@@ -150,4 +152,111 @@ struct MelBench: ParsableCommand {
         print(String(format: "mfcc %.0f s: lipsync %.2f ms, python_speech_features %.2f ms, ratio %.3f", secs, ourMFCC * 1000,
                      pm * 1000, ourMFCC / pm))
     }
+}
+
+struct NNBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nn",
+        abstract: "Wav2Lip's SyncNet (batch 64) and generator (batch 16): forward and train step, LipSync against PyTorch (2 threads).",
+        discussion: "Run it twice to compare OpenBLAS settings: as the environment gives it, and with OPENBLAS_CORETYPE unset.")
+
+    @Option(help: "Timed repetitions; the median is reported.") var runs = 5
+    @Option(help: "syncnet, generator or both.") var only = ""
+    @Option(help: "Python with torch.") var python = "tools/.venv/bin/python"
+    @Flag(help: "Skip the PyTorch side.") var noPeer = false
+
+    func run() throws {
+        // OpenBLAS's own threaded sgemm on 2048^3, before the engine takes the threads over: the ceiling.
+        let ceiling = sgemmCeiling()
+        var rng = SeededRandom(seed: 1)
+        func timed(_ body: () -> Void) -> Double {
+            body()
+            var ts: [Double] = []
+            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
+            return median(ts)
+        }
+        func randomInput(_ shape: [Int]) -> Tensor {
+            let t = Tensor(shape: shape)
+            for i in 0..<t.count { t[i] = rng.normal() }
+            return t
+        }
+        var ours: [String: (Double, Double, Int)] = [:]
+        if only.isEmpty || only == "syncnet" {
+            let net = Wav2LipReference.SyncNet(rng: &rng)
+            let mel = randomInput([64, 1, 80, 16]), face = randomInput([64, 15, 48, 96])
+            net.setTraining(false)
+            let fwd = timed { _ = net.forward(mel: mel, face: face) }
+            net.setTraining(true)
+            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
+            let da = Tensor(shape: [64, 512]), df = Tensor(shape: [64, 512])
+            let step = timed {
+                adam.zeroGrad()
+                let (a, f) = net.forward(mel: mel, face: face)
+                da.copy(from: f); df.copy(from: a)     // d/da sum(a*f) = f
+                net.backward(audio: da, face: df)
+                adam.update()
+            }
+            ours["syncnet"] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
+        }
+        if only.isEmpty || only == "generator" {
+            let net = Wav2LipReference.Generator(rng: &rng)
+            let mel = randomInput([16, 1, 80, 16]), face = randomInput([16, 6, 96, 96])
+            net.setTraining(false)
+            let fwd = timed { _ = net.forward(mel: mel, face: face) }
+            net.setTraining(true)
+            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
+            let dy = Tensor(shape: [16, 3, 96, 96])
+            dy.fill(1 / Float(dy.count))
+            let step = timed {
+                adam.zeroGrad()
+                _ = net.forward(mel: mel, face: face)
+                net.backward(dy)
+                adam.update()
+            }
+            ours["generator"] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
+        }
+        var peer: [String: (Double, Double)] = [:]
+        var torchVersion = "-"
+        if !noPeer {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = ["tools/bench_nn.py", "--runs", String(runs)] + (only.isEmpty ? [] : ["--only", only])
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            if let json = try JSONSerialization.jsonObject(with: out) as? [String: Any], let rs = json["results"] as? [[String: Any]] {
+                torchVersion = json["torch"] as? String ?? "?"
+                for r in rs { peer[r["name"] as! String] = (r["forward_s"] as! Double, r["train_step_s"] as! Double) }
+            }
+        }
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset (auto-detect)"
+        print("OPENBLAS_CORETYPE=\(coretype), \(String(cString: openblas_get_corename())) kernel, torch \(torchVersion)")
+        print(String(format: "sgemm ceiling (OpenBLAS, 2048^3, 2 threads): %.0f GFLOP/s", ceiling))
+        let gflop: [String: Double] = ["syncnet": 2.4 * 64, "generator": 7.9 * 16]
+        for name in ["syncnet", "generator"] {
+            guard let o = ours[name] else { continue }
+            let p = peer[name]
+            print(String(format: "%@ (%.1f M params): forward lipsync %.3f s (%.0f GFLOP/s, %.0f%% of ceiling)%@; train step lipsync %.3f s (%.0f GFLOP/s, %.0f%%)%@",
+                         name, Double(o.2) / 1e6, o.0, gflop[name]! / o.0, 100 * gflop[name]! / o.0 / ceiling,
+                         p.map { String(format: ", torch %.3f s, ratio %.2f", $0.0, o.0 / $0.0) } ?? "",
+                         o.1, 3 * gflop[name]! / o.1, 100 * 3 * gflop[name]! / o.1 / ceiling,
+                         p.map { String(format: ", torch %.3f s, ratio %.2f", $0.1, o.1 / $0.1) } ?? ""))
+        }
+    }
+}
+
+/// Median GFLOP/s of OpenBLAS's threaded sgemm on 2048^3.
+func sgemmCeiling() -> Double {
+    let n = 2048
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    var ts: [Double] = []
+    for _ in 0..<4 {
+        let t0 = now()
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+        ts.append(now() - t0)
+    }
+    return 2 * pow(Double(n), 3) / median(Array(ts.dropFirst())) / 1e9
 }

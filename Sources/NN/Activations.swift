@@ -5,13 +5,13 @@ public final class ReLU: Layer {
     private var out: Tensor?, gradIn: Tensor?
     public init() {}
     public func forward(_ x: Tensor) -> Tensor {
-        let y = reuse(&out, x.shape)
-        for i in 0..<x.count { y.data[i] = max(0, x.data[i]) }
+        let y = reuse(&out, x.shape), xd = x.data, yd = y.data
+        Compute.forEachBlock(x.count) { r in for i in r { yd[i] = max(0, xd[i]) } }
         return y
     }
     public func backward(_ dy: Tensor) -> Tensor {
-        let y = out!, dx = reuse(&gradIn, dy.shape)
-        for i in 0..<dy.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+        let yd = out!.data, dx = reuse(&gradIn, dy.shape), dxd = dx.data, dyd = dy.data
+        Compute.forEachBlock(dy.count) { r in for i in r { dxd[i] = yd[i] > 0 ? dyd[i] : 0 } }
         return dx
     }
 }

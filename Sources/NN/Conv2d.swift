@@ -11,12 +11,19 @@ public final class Conv2d: Layer {
 
     private weak var input: Tensor?
     private var inputCopy: Tensor?
-    private var out: Tensor?, gradIn: Tensor?, col: Tensor?, dcol: Tensor?, gemm: Tensor?
+    private var out: Tensor?, gradIn: Tensor?
+    /// Per-worker scratch: column buffer, its gradient, a GEMM output, a partial weight gradient.
+    private var scratch: [Scratch] = []
+
+    final class Scratch {
+        var col: Tensor?, dcol: Tensor?, gemm: Tensor?, dweight: Tensor?
+    }
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true, name: String = "conv",
                 rng: inout SeededRandom) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "Conv2d: channels not divisible by groups")
+        Compute.configure()
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.groups = groups
@@ -54,53 +61,96 @@ public final class Conv2d: Layer {
         if isDepthwise {
             depthwiseForward(x, y, g)
         } else if isPointwise(g) {
+            prefillBias(y, g)
             for n in 0..<x.n {
-                sgemm(m: outChannels, n: g.hwo, k: inChannels, a: weight.value.data, lda: inChannels,
-                      b: x.data + n * inChannels * g.hwo, ldb: g.hwo, beta: 0, c: y.data + n * outChannels * g.hwo, ldc: g.hwo)
+                Compute.gemm(m: outChannels, n: g.hwo, k: inChannels, a: weight.value.data, lda: inChannels,
+                             b: x.data + n * inChannels * g.hwo, ldb: g.hwo, beta: bias == nil ? 0 : 1,
+                             c: y.data + n * outChannels * g.hwo, ldc: g.hwo)
             }
-            addBias(y, g)
         } else {
             gemmForward(x, y, g)
         }
         return y
     }
 
+    /// Planes at least this large are convolved one image at a time, straight into the output (no
+    /// scatter); smaller ones are batched into one GEMM per chunk of images.
+    static let directPlane = 256
+
+    private func scratchFor(_ w: Int) -> Scratch {
+        while scratch.count <= w { scratch.append(Scratch()) }
+        return scratch[w]
+    }
+
+    /// Images per batched GEMM, so that a worker's column buffer stays near `maxColumnFloats`.
     private func chunkSize(_ n: Int, _ g: ConvGeometry) -> Int {
         let k = inChannels / groups * g.kernelArea
         return max(1, min(n, maxColumnFloats / max(1, k * g.hwo)))
     }
 
+    /// Runs body(scratch, images, splitGemm) over the batch: whole images per worker when the batch
+    /// can feed every worker, otherwise all images on one scratch with each GEMM split over workers.
+    private func forEachImageRange(_ n: Int, _ body: (Scratch, Range<Int>, Bool) -> Void) -> [Scratch] {
+        if n >= Compute.threads && Compute.threads > 1 {
+            let s = (0..<Compute.threads).map { scratchFor($0) }
+            Compute.partition(n) { w, r in body(s[w], r, false) }
+            return s
+        }
+        body(scratchFor(0), 0..<n, true)
+        return [scratchFor(0)]
+    }
+
+    private func gemm(_ split: Bool, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                      c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if split && !transB {
+            Compute.gemm(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
     private func gemmForward(_ x: Tensor, _ y: Tensor, _ g: ConvGeometry) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
-        let chunk = chunkSize(x.n, g)
-        for n0 in Swift.stride(from: 0, to: x.n, by: chunk) {
-            let nb = min(chunk, x.n - n0), cols = nb * g.hwo
-            let colT = reuse(&col, [k, cols]), tmp = reuse(&gemm, [og, cols])
-            for gi in 0..<groups {
-                im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
-                sgemm(m: og, n: cols, k: k, a: weight.value.data + gi * og * k, lda: k, b: colT.data, ldb: cols,
-                      beta: 0, c: tmp.data, ldc: cols)
-                // [og, nb*HWo] -> y[n0+b, gi*og+o, :]
-                for b in 0..<nb {
-                    for o in 0..<og {
-                        let dstOffset: Int = ((n0 + b) * outChannels + gi * og + o) * g.hwo
-                        let srcOffset: Int = o * cols + b * g.hwo
-                        (y.data + dstOffset).update(from: tmp.data + srcOffset, count: g.hwo)
+        let w = weight.value.data, bd = bias?.value.data, outC = outChannels, groups = groups
+        let direct = g.hwo >= Self.directPlane
+        if direct { prefillBias(y, g) }
+        _ = forEachImageRange(x.n) { s, images, split in
+            let chunk = direct ? 1 : chunkSize(images.count, g)
+            for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
+                let colT = reuse(&s.col, [k, cols])
+                for gi in 0..<groups {
+                    im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
+                    let a = w + gi * og * k
+                    if direct {
+                        let dst = y.data + (n0 * outC + gi * og) * g.hwo
+                        gemm(split, m: og, n: cols, k: k, a: a, lda: k, b: colT.data, ldb: cols,
+                             beta: bd == nil ? 0 : 1, c: dst, ldc: cols)
+                        continue
+                    }
+                    let tmp = reuse(&s.gemm, [og, cols])
+                    gemm(split, m: og, n: cols, k: k, a: a, lda: k, b: colT.data, ldb: cols, beta: 0, c: tmp.data, ldc: cols)
+                    // [og, nb*HWo] -> y[n0+b, gi*og+o, :], adding the bias on the way.
+                    for b in 0..<nb {
+                        for o in 0..<og {
+                            let dst = y.data + ((n0 + b) * outC + gi * og + o) * g.hwo
+                            let src = tmp.data + o * cols + b * g.hwo
+                            let v = bd?[gi * og + o] ?? 0
+                            for i in 0..<g.hwo { dst[i] = src[i] + v }
+                        }
                     }
                 }
             }
         }
-        addBias(y, g)
     }
 
-    private func addBias(_ y: Tensor, _ g: ConvGeometry) {
+    /// Fills every output plane with its bias, so a GEMM with beta = 1 adds the convolution to it.
+    private func prefillBias(_ y: Tensor, _ g: ConvGeometry) {
         guard let b = bias?.value.data else { return }
         let yd = y.data, oc = outChannels, hw = g.hwo
         parallelBlocks(count: y.n * oc, minimumBlock: 16) { planes in
-            for p in planes {
-                let v = b[p % oc], row = yd + p * hw
-                for i in 0..<hw { row[i] += v }
-            }
+            for p in planes { (yd + p * hw).update(repeating: b[p % oc], count: hw) }
         }
     }
 
@@ -158,8 +208,8 @@ public final class Conv2d: Layer {
                 let xn = x.data + n * inChannels * g.hwo, dyn = dy.data + n * outChannels * g.hwo
                 sgemm(transB: true, m: outChannels, n: inChannels, k: g.hwo, a: dyn, lda: g.hwo, b: xn, ldb: g.hwo,
                       beta: 1, c: weight.grad.data, ldc: inChannels)
-                sgemm(transA: true, m: inChannels, n: g.hwo, k: outChannels, a: weight.value.data, lda: inChannels,
-                      b: dyn, ldb: g.hwo, beta: 0, c: dx.data + n * inChannels * g.hwo, ldc: g.hwo)
+                Compute.gemm(transA: true, m: inChannels, n: g.hwo, k: outChannels, a: weight.value.data, lda: inChannels,
+                             b: dyn, ldb: g.hwo, beta: 0, c: dx.data + n * inChannels * g.hwo, ldc: g.hwo)
             }
         } else {
             gemmBackward(x, dy, dx, g)
@@ -169,26 +219,45 @@ public final class Conv2d: Layer {
 
     private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
-        let chunk = chunkSize(x.n, g)
-        for n0 in Swift.stride(from: 0, to: x.n, by: chunk) {
-            let nb = min(chunk, x.n - n0), cols = nb * g.hwo
-            let colT = reuse(&col, [k, cols]), dcolT = reuse(&dcol, [k, cols]), dyg = reuse(&gemm, [og, cols])
-            for gi in 0..<groups {
-                im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
-                for b in 0..<nb {
-                    for o in 0..<og {
-                        let dstOffset: Int = o * cols + b * g.hwo
-                        let srcOffset: Int = ((n0 + b) * outChannels + gi * og + o) * g.hwo
-                        (dyg.data + dstOffset).update(from: dy.data + srcOffset, count: g.hwo)
+        let w = weight.value.data, outC = outChannels, groups = groups, wCount = weight.value.count
+        let direct = g.hwo >= Self.directPlane
+        let used = forEachImageRange(x.n) { s, images, split in
+            // Each worker accumulates its own weight gradient; they are summed afterwards.
+            let dW = reuse(&s.dweight, [wCount])
+            dW.zero()
+            let chunk = direct ? 1 : chunkSize(images.count, g)
+            for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
+                let colT = reuse(&s.col, [k, cols]), dcolT = reuse(&s.dcol, [k, cols])
+                for gi in 0..<groups {
+                    im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
+                    let dyg: UnsafeMutablePointer<Float>
+                    if direct {
+                        dyg = dy.data + (n0 * outC + gi * og) * g.hwo
+                    } else {
+                        let t = reuse(&s.gemm, [og, cols])
+                        for b in 0..<nb {
+                            for o in 0..<og {
+                                let dstOffset: Int = o * cols + b * g.hwo
+                                let srcOffset: Int = ((n0 + b) * outC + gi * og + o) * g.hwo
+                                (t.data + dstOffset).update(from: dy.data + srcOffset, count: g.hwo)
+                            }
+                        }
+                        dyg = t.data
                     }
+                    // dW_g += dY_g col^T ; dcol = W_g^T dY_g ; dx += col2im(dcol)
+                    gemm(false, transB: true, m: og, n: k, k: cols, a: dyg, lda: cols, b: colT.data, ldb: cols,
+                         beta: 1, c: dW.data + gi * og * k, ldc: k)
+                    gemm(split, transA: true, m: k, n: cols, k: og, a: w + gi * og * k, lda: k, b: dyg, ldb: cols,
+                         beta: 0, c: dcolT.data, ldc: cols)
+                    col2im(dcolT.data, into: dx, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g)
                 }
-                // dW_g += dY_g col^T ; dcol = W_g^T dY_g
-                sgemm(transB: true, m: og, n: k, k: cols, a: dyg.data, lda: cols, b: colT.data, ldb: cols,
-                      beta: 1, c: weight.grad.data + gi * og * k, ldc: k)
-                sgemm(transA: true, m: k, n: cols, k: og, a: weight.value.data + gi * og * k, lda: k, b: dyg.data, ldb: cols,
-                      beta: 0, c: dcolT.data, ldc: cols)
-                col2im(dcolT.data, into: dx, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g)
             }
+        }
+        let grad = weight.grad.data
+        for s in used {
+            let d = s.dweight!.data
+            for i in 0..<wCount { grad[i] += d[i] }
         }
     }
 

@@ -7,7 +7,9 @@ public final class ConvTranspose2d: Layer {
     public let weight: Parameter
     public let bias: Parameter?
     private weak var input: Tensor?
-    private var out: Tensor?, gradIn: Tensor?, col: Tensor?, gathered: Tensor?
+    private var out: Tensor?, gradIn: Tensor?
+    private var scratch: [Scratch] = []
+    final class Scratch { var col: Tensor?, gathered: Tensor?, dweight: Tensor? }
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), bias: Bool = true,
@@ -18,6 +20,7 @@ public final class ConvTranspose2d: Layer {
         self.stride = (stride.0, stride.1)
         self.padding = (padding.0, padding.1)
         self.outputPadding = (outputPadding.0, outputPadding.1)
+        Compute.configure()
         weight = Parameter("\(name).weight", shape: [inChannels, outChannels, kernel.0, kernel.1])
         self.bias = bias ? Parameter("\(name).bias", shape: [outChannels], decays: false) : nil
         // PyTorch computes fan-in from weight dim 1 for transposed convs.
@@ -36,8 +39,14 @@ public final class ConvTranspose2d: Layer {
                             ph: padding.h, pw: padding.w, ho: x.h, wo: x.w)
     }
 
-    private func chunkSize(_ n: Int, _ g: ConvGeometry) -> Int {
-        max(1, min(n, maxColumnFloats / max(1, outChannels * g.kernelArea * g.hwo)))
+    /// Images are shared out over the workers; each uses its own buffers and, in backward, its
+    /// own weight-gradient accumulator.
+    private func workers(_ n: Int, _ body: (Scratch, Range<Int>) -> Void) -> [Scratch] {
+        let parts = max(1, min(Compute.threads, n))
+        while scratch.count < parts { scratch.append(Scratch()) }
+        let s = Array(scratch.prefix(parts))
+        Compute.partition(n) { w, r in body(s[w], r) }
+        return s
     }
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -45,21 +54,25 @@ public final class ConvTranspose2d: Layer {
         let g = geometry(x), k = outChannels * g.kernelArea
         let y = reuse(&out, [x.n, outChannels, g.h, g.w])
         y.zero()
-        let chunk = chunkSize(x.n, g)
-        for n0 in Swift.stride(from: 0, to: x.n, by: chunk) {
-            let nb = min(chunk, x.n - n0), cols = nb * g.hwo
-            let xg = reuse(&gathered, [inChannels, cols]), colT = reuse(&col, [k, cols])
-            gather(x, n0, nb, into: xg, hw: g.hwo)
-            // col = W^T x : [Cout*kh*kw, cols]
-            sgemm(transA: true, m: k, n: cols, k: inChannels, a: weight.value.data, lda: k, b: xg.data, ldb: cols,
-                  beta: 0, c: colT.data, ldc: cols)
-            col2im(colT.data, into: y, first: n0, batch: nb, channelOffset: 0, channels: outChannels, g)
+        let w = weight.value.data, cin = inChannels, cout = outChannels
+        _ = workers(x.n) { s, images in
+            let chunk = max(1, min(images.count, maxColumnFloats / max(1, k * g.hwo)))
+            for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
+                let xg = reuse(&s.gathered, [cin, cols]), colT = reuse(&s.col, [k, cols])
+                gather(x, n0, nb, into: xg, hw: g.hwo)
+                // col = W^T x : [Cout*kh*kw, cols]
+                sgemm(transA: true, m: k, n: cols, k: cin, a: w, lda: k, b: xg.data, ldb: cols, beta: 0, c: colT.data, ldc: cols)
+                col2im(colT.data, into: y, first: n0, batch: nb, channelOffset: 0, channels: cout, g)
+            }
         }
         if let b = bias {
-            let plane = g.h * g.w
-            for p in 0..<(x.n * outChannels) {
-                let v = b.value.data[p % outChannels], row = y.data + p * plane
-                for i in 0..<plane { row[i] += v }
+            let plane = g.h * g.w, yd = y.data, bd = b.value.data
+            Compute.partition(x.n * cout) { _, r in
+                for p in r {
+                    let v = bd[p % cout], row = yd + p * plane
+                    for i in 0..<plane { row[i] += v }
+                }
             }
         }
         return y
@@ -78,23 +91,32 @@ public final class ConvTranspose2d: Layer {
                 b.grad.data[p % outChannels] += s
             }
         }
-        let chunk = chunkSize(x.n, g)
-        for n0 in Swift.stride(from: 0, to: x.n, by: chunk) {
-            let nb = min(chunk, x.n - n0), cols = nb * g.hwo
-            let xg = reuse(&gathered, [inChannels, cols]), colT = reuse(&col, [k, cols])
-            im2col(dy, first: n0, batch: nb, channelOffset: 0, channels: outChannels, g, into: colT.data)
-            gather(x, n0, nb, into: xg, hw: g.hwo)
-            // dW [Cin, k] += x col^T ; dx = W col
-            sgemm(transB: true, m: inChannels, n: k, k: cols, a: xg.data, lda: cols, b: colT.data, ldb: cols,
-                  beta: 1, c: weight.grad.data, ldc: k)
-            sgemm(m: inChannels, n: cols, k: k, a: weight.value.data, lda: k, b: colT.data, ldb: cols,
-                  beta: 0, c: xg.data, ldc: cols)
-            for b in 0..<nb {
-                for c in 0..<inChannels {
-                    let dst: Int = ((n0 + b) * inChannels + c) * g.hwo
-                    (dx.data + dst).update(from: xg.data + c * cols + b * g.hwo, count: g.hwo)
+        let w = weight.value.data, cin = inChannels, cout = outChannels, wCount = weight.value.count
+        let used = workers(x.n) { s, images in
+            let dW = reuse(&s.dweight, [wCount])
+            dW.zero()
+            let chunk = max(1, min(images.count, maxColumnFloats / max(1, k * g.hwo)))
+            for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
+                let xg = reuse(&s.gathered, [cin, cols]), colT = reuse(&s.col, [k, cols])
+                im2col(dy, first: n0, batch: nb, channelOffset: 0, channels: cout, g, into: colT.data)
+                gather(x, n0, nb, into: xg, hw: g.hwo)
+                // dW [Cin, k] += x col^T ; dx = W col
+                sgemm(transB: true, m: cin, n: k, k: cols, a: xg.data, lda: cols, b: colT.data, ldb: cols,
+                      beta: 1, c: dW.data, ldc: k)
+                sgemm(m: cin, n: cols, k: k, a: w, lda: k, b: colT.data, ldb: cols, beta: 0, c: xg.data, ldc: cols)
+                for b in 0..<nb {
+                    for c in 0..<cin {
+                        let dst: Int = ((n0 + b) * cin + c) * g.hwo
+                        (dx.data + dst).update(from: xg.data + c * cols + b * g.hwo, count: g.hwo)
+                    }
                 }
             }
+        }
+        let grad = weight.grad.data
+        for s in used {
+            let d = s.dweight!.data
+            for i in 0..<wCount { grad[i] += d[i] }
         }
         return dx
     }

@@ -1,4 +1,3 @@
-import Parallel
 
 /// Geometry of a 2-D convolution window over one image plane.
 struct ConvGeometry {
@@ -7,14 +6,14 @@ struct ConvGeometry {
     var kernelArea: Int { kh * kw }
 }
 
-/// Unfolds `channels` channels (from `channelOffset`) of `batch` images starting at `first` into
+/// Runs inside one worker (convolutions parallelise over images). Unfolds `channels` channels (from `channelOffset`) of `batch` images starting at `first` into
 /// col[(ci*kh + ky)*kw + kx][b*HWo + oy*Wo + ox]. Zeros where the window hangs over the padding.
 func im2col(_ x: Tensor, first: Int, batch: Int, channelOffset: Int, channels: Int, _ g: ConvGeometry,
             into col: UnsafeMutablePointer<Float>) {
     let cols = batch * g.hwo, C = x.c, plane = g.h * g.w
     let xData = x.data
-    parallelBlocks(count: channels * g.kernelArea, minimumBlock: 4) { rows in
-        for k in rows {
+    do {
+        for k in 0..<(channels * g.kernelArea) {
             let ci = k / g.kernelArea, ky = (k / g.kw) % g.kh, kx = k % g.kw
             // Output columns whose input column is inside the image: lo..<hi.
             let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
@@ -45,9 +44,8 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
             _ g: ConvGeometry) {
     let cols = batch * g.hwo, C = dx.c, plane = g.h * g.w
     let dxData = dx.data
-    // Each worker owns whole input channels, so no two write the same element.
-    parallelBlocks(count: channels, minimumBlock: 1) { chans in
-        for ci in chans {
+    do {
+        for ci in 0..<channels {
             for r in 0..<g.kernelArea {
                 let k = ci * g.kernelArea + r, ky = r / g.kw, kx = r % g.kw
                 let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
@@ -67,5 +65,6 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
     }
 }
 
-/// Largest column buffer the convolutions keep (floats): bounds memory for large batches.
-let maxColumnFloats = 1 << 24
+/// Largest column buffer a worker keeps for the batched path (floats, 4 MB): small enough to stay
+/// in cache, large enough to give the GEMM a wide N.
+let maxColumnFloats = 1 << 20

@@ -24,6 +24,8 @@ public final class Linear: Layer {
         if let b = bias {
             for i in 0..<x.n { (y.data + i * outFeatures).update(from: b.value.data, count: outFeatures) }
         }
+        // y = x W^T, computed as y^T = W x^T so the split runs over the batch-independent rows of W.
+        Compute.configure()
         sgemm(transB: true, m: x.n, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures,
               b: weight.value.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
         return y

@@ -52,13 +52,16 @@ public final class Adam {
         for (k, p) in parameters.enumerated() {
             let w = p.value.data, g = p.grad.data, mk = m[k].data, vk = v[k].data
             let wd = p.decays ? weightDecay : 0
-            if decoupled && wd != 0 { for i in 0..<p.value.count { w[i] *= 1 - lr * wd } }
-            for i in 0..<p.value.count {
-                var gi = g[i] * scale
-                if !decoupled && wd != 0 { gi += wd * w[i] }
-                mk[i] = b1 * mk[i] + (1 - b1) * gi
-                vk[i] = b2 * vk[i] + (1 - b2) * gi * gi
-                w[i] -= lr * (mk[i] / bc1) / ((vk[i] / bc2).squareRoot() + e)
+            let decoupled = decoupled
+            Compute.forEachBlock(p.value.count) { r in
+                for i in r {
+                    if decoupled && wd != 0 { w[i] *= 1 - lr * wd }
+                    var gi = g[i] * scale
+                    if !decoupled && wd != 0 { gi += wd * w[i] }
+                    mk[i] = b1 * mk[i] + (1 - b1) * gi
+                    vk[i] = b2 * vk[i] + (1 - b2) * gi * gi
+                    w[i] -= lr * (mk[i] / bc1) / ((vk[i] / bc2).squareRoot() + e)
+                }
             }
         }
     }

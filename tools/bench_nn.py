@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Peer side of `lipsync-bench nn`: Wav2Lip's expert SyncNet (15x48x96 faces, 1x80x16 mel) and
+generator (6x96x96 faces, 1x80x16 mel) in PyTorch on the CPU, 2 threads. Prints JSON medians for
+forward (eval, no grad) and a train step (forward + backward + Adam). The layer lists are Wav2Lip's
+models/syncnet.py and models/wav2lip.py (96x96 version), written out here from their public definition.
+
+  tools/.venv/bin/python tools/bench_nn.py [--runs N]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, k, s, p, residual=False, transpose=False, output_padding=0):
+        super().__init__()
+        conv = (nn.ConvTranspose2d(cin, cout, k, s, p, output_padding) if transpose else nn.Conv2d(cin, cout, k, s, p))
+        self.conv_block = nn.Sequential(conv, nn.BatchNorm2d(cout))
+        self.residual = residual
+
+    def forward(self, x):
+        out = self.conv_block(x)
+        if self.residual:
+            out = out + x
+        return F.relu(out)
+
+
+def B(cin, cout, k, s, p, r=False):
+    return Block(cin, cout, k, s, p, r)
+
+
+def T(cin, cout, k, s, p, op=0):
+    return Block(cin, cout, k, s, p, transpose=True, output_padding=op)
+
+
+def audio_tower(generator):
+    layers = [B(1, 32, 3, 1, 1), B(32, 32, 3, 1, 1, True), B(32, 32, 3, 1, 1, True),
+              B(32, 64, 3, (3, 1), 1), B(64, 64, 3, 1, 1, True), B(64, 64, 3, 1, 1, True),
+              B(64, 128, 3, 3, 1), B(128, 128, 3, 1, 1, True), B(128, 128, 3, 1, 1, True),
+              B(128, 256, 3, (3, 2), 1), B(256, 256, 3, 1, 1, True)]
+    if not generator:
+        layers.append(B(256, 256, 3, 1, 1, True))
+    layers += [B(256, 512, 3, 1, 0), B(512, 512, 1, 1, 0)]
+    return nn.Sequential(*layers)
+
+
+class SyncNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.face_encoder = nn.Sequential(
+            B(15, 32, 7, 1, 3), B(32, 64, 5, (1, 2), 1), B(64, 64, 3, 1, 1, True), B(64, 64, 3, 1, 1, True),
+            B(64, 128, 3, 2, 1), B(128, 128, 3, 1, 1, True), B(128, 128, 3, 1, 1, True), B(128, 128, 3, 1, 1, True),
+            B(128, 256, 3, 2, 1), B(256, 256, 3, 1, 1, True), B(256, 256, 3, 1, 1, True),
+            B(256, 512, 3, 2, 1), B(512, 512, 3, 1, 1, True), B(512, 512, 3, 1, 1, True),
+            B(512, 512, 3, 2, 1), B(512, 512, 3, 1, 0), B(512, 512, 1, 1, 0))
+        self.audio_encoder = audio_tower(False)
+
+    def forward(self, mel, face):
+        a = F.normalize(self.audio_encoder(mel).flatten(1), dim=1)
+        f = F.normalize(self.face_encoder(face).flatten(1), dim=1)
+        return a, f
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.face_encoder_blocks = nn.ModuleList([
+            nn.Sequential(B(6, 16, 7, 1, 3)),
+            nn.Sequential(B(16, 32, 3, 2, 1), B(32, 32, 3, 1, 1, True), B(32, 32, 3, 1, 1, True)),
+            nn.Sequential(B(32, 64, 3, 2, 1), B(64, 64, 3, 1, 1, True), B(64, 64, 3, 1, 1, True), B(64, 64, 3, 1, 1, True)),
+            nn.Sequential(B(64, 128, 3, 2, 1), B(128, 128, 3, 1, 1, True), B(128, 128, 3, 1, 1, True)),
+            nn.Sequential(B(128, 256, 3, 2, 1), B(256, 256, 3, 1, 1, True), B(256, 256, 3, 1, 1, True)),
+            nn.Sequential(B(256, 512, 3, 2, 1), B(512, 512, 3, 1, 1, True)),
+            nn.Sequential(B(512, 512, 3, 1, 0), B(512, 512, 1, 1, 0))])
+        self.audio_encoder = audio_tower(True)
+        self.face_decoder_blocks = nn.ModuleList([
+            nn.Sequential(B(512, 512, 1, 1, 0)),
+            nn.Sequential(T(1024, 512, 3, 1, 0), B(512, 512, 3, 1, 1, True)),
+            nn.Sequential(T(1024, 512, 3, 2, 1, 1), B(512, 512, 3, 1, 1, True), B(512, 512, 3, 1, 1, True)),
+            nn.Sequential(T(768, 384, 3, 2, 1, 1), B(384, 384, 3, 1, 1, True), B(384, 384, 3, 1, 1, True)),
+            nn.Sequential(T(512, 256, 3, 2, 1, 1), B(256, 256, 3, 1, 1, True), B(256, 256, 3, 1, 1, True)),
+            nn.Sequential(T(320, 128, 3, 2, 1, 1), B(128, 128, 3, 1, 1, True), B(128, 128, 3, 1, 1, True)),
+            nn.Sequential(T(160, 64, 3, 2, 1, 1), B(64, 64, 3, 1, 1, True), B(64, 64, 3, 1, 1, True))])
+        self.output_block = nn.Sequential(B(80, 32, 3, 1, 1), nn.Conv2d(32, 3, 1, 1, 0), nn.Sigmoid())
+
+    def forward(self, mel, face):
+        feats = []
+        x = face
+        for f in self.face_encoder_blocks:
+            x = f(x)
+            feats.append(x)
+        x = self.audio_encoder(mel)
+        for f in self.face_decoder_blocks:
+            x = torch.cat((f(x), feats.pop()), dim=1)
+        return self.output_block(x)
+
+
+def median_time(fn, runs):
+    fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def bench(name, net, batch, face_shape, runs):
+    torch.manual_seed(0)
+    mel = torch.randn(batch, 1, 80, 16)
+    face = torch.randn(batch, *face_shape)
+    params = sum(p.numel() for p in net.parameters())
+    net.eval()
+
+    def fwd():
+        with torch.no_grad():
+            net(mel, face)
+
+    forward = median_time(fwd, runs)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        out = net(mel, face)
+        loss = (out[0] * out[1]).sum() if isinstance(out, tuple) else out.mean()
+        loss.backward()
+        opt.step()
+
+    train = median_time(step, runs)
+    return {"name": name, "batch": batch, "params": params, "forward_s": forward, "train_step_s": train}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": []}
+    if a.only in ("", "syncnet"):
+        out["results"].append(bench("syncnet", SyncNet(), 64, (15, 48, 96), a.runs))
+    if a.only in ("", "generator"):
+        out["results"].append(bench("generator", Generator(), 16, (6, 96, 96), a.runs))
+    print(json.dumps(out))
