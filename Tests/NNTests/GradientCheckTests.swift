@@ -46,17 +46,26 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testLossGradients() {
-        let z = randomTensor([10], rng: &rng)
+        // Predictions kept away from L1's kink at the target (0) and inside (0, 1) for BCE on probabilities.
+        let z = randomTensor([10], rng: &rng, awayFromZero: 0.05)
+        let p = Tensor(shape: [10], values: (0..<10).map { 0.1 + 0.08 * Float($0) })
         let t: [Float] = (0..<10).map { Float($0 % 2) }
-        let g = Tensor(shape: [1]), h: Float = 1e-3
-        for (name, f) in [("bceWithLogits", { (x: Tensor) in Loss.bceWithLogits(x, target: t, grad: Tensor(shape: [1])) }),
-                          ("mse", { (x: Tensor) in Loss.mse(x, target: Tensor(shape: [10]), grad: Tensor(shape: [1])) })] {
-            _ = name == "mse" ? Loss.mse(z, target: Tensor(shape: [10]), grad: g) : Loss.bceWithLogits(z, target: t, grad: g)
+        let zero = Tensor(shape: [10])
+        let losses: [(String, Tensor, (Tensor, Tensor) -> Float)] = [
+            ("bceWithLogits", z, { Loss.bceWithLogits($0, target: t, grad: $1) }),
+            ("bce", p, { Loss.bce($0, target: t, grad: $1) }),
+            ("mse", z, { Loss.mse($0, target: zero, grad: $1) }),
+            ("l1", z, { Loss.l1($0, target: zero, grad: $1) }),
+        ]
+        let h: Float = 1e-3
+        for (name, x, f) in losses {
+            let g = Tensor(shape: [1])
+            _ = f(x, g)
             for i in 0..<10 {
-                let old = z[i]
-                z[i] = old + h; let lp = f(z)
-                z[i] = old - h; let lm = f(z)
-                z[i] = old
+                let old = x[i]
+                x[i] = old + h; let lp = f(x, Tensor(shape: [1]))
+                x[i] = old - h; let lm = f(x, Tensor(shape: [1]))
+                x[i] = old
                 XCTAssertEqual(g[i], (lp - lm) / (2 * h), accuracy: 2e-3, "\(name)[\(i)]")
             }
         }
