@@ -15,6 +15,7 @@ enum Wav2LipReference {
                                b(128, 256, 3, (3, 2), 1), b(256, 256, 3, (1, 1), 1, true)]
         if !generator { layers.append(b(256, 256, 3, (1, 1), 1, true)) }
         layers += [b(256, 512, 3, (1, 1), 0), b(512, 512, 1, (1, 1), 0)]
+        (layers[0] as! ConvBlock).computesInputGradient = false
         return Sequential(layers)
     }
 
@@ -36,6 +37,7 @@ enum Wav2LipReference {
                 b(256, 512, 3, (2, 2), 1), b(512, 512, 3, (1, 1), 1, true), b(512, 512, 3, (1, 1), 1, true),
                 b(512, 512, 3, (2, 2), 1), b(512, 512, 3, (1, 1), 0), b(512, 512, 1, (1, 1), 0)])
             audio = Wav2LipReference.audioTower(generator: false, rng: &rng)
+            (face.layers[0] as! ConvBlock).computesInputGradient = false
         }
 
         var parameters: [Parameter] { face.parameters + audio.parameters }
@@ -90,6 +92,7 @@ enum Wav2LipReference {
                 Sequential([t(160, 64, 2, 1, 1), b(64, 64, 3, 1, 1, true), b(64, 64, 3, 1, 1, true)]),
             ]
             output = Sequential([b(80, 32, 3, 1, 1), Conv2d(32, 3, kernel: (1, 1), name: "g.out", rng: &rng), Sigmoid()])
+            (encoders[0].layers[0] as! ConvBlock).computesInputGradient = false
             joined = decoders.map { _ in Tensor(shape: [0]) }
             gradParts = decoders.map { _ in (Tensor(shape: [0]), Tensor(shape: [0])) }
             featureGrads = encoders.map { _ in Tensor(shape: [0]) }

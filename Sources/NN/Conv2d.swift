@@ -8,6 +8,9 @@ public final class Conv2d: Layer {
     public let kernel: (h: Int, w: Int), stride: (h: Int, w: Int), padding: (h: Int, w: Int)
     public let weight: Parameter
     public let bias: Parameter?
+    /// Off for a network's first layer, whose input is data: backward then skips dL/dx (a GEMM and a
+    /// col2im) and returns zeros, as PyTorch skips inputs that do not require grad.
+    public var computesInputGradient = true
 
     private weak var input: Tensor?
     private var inputCopy: Tensor?
@@ -203,7 +206,7 @@ public final class Conv2d: Layer {
         }
         if isDepthwise {
             depthwiseBackward(x, dy, dx, g)
-        } else if isPointwise(g) {
+        } else if isPointwise(g) && computesInputGradient {
             for n in 0..<x.n {
                 let xn = x.data + n * inChannels * g.hwo, dyn = dy.data + n * outChannels * g.hwo
                 sgemm(transB: true, m: outChannels, n: inChannels, k: g.hwo, a: dyn, lda: g.hwo, b: xn, ldb: g.hwo,
@@ -220,7 +223,7 @@ public final class Conv2d: Layer {
     private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
         let w = weight.value.data, outC = outChannels, groups = groups, wCount = weight.value.count
-        let direct = g.hwo >= Self.directPlane
+        let direct = g.hwo >= Self.directPlane, wantsDx = computesInputGradient
         let used = forEachImageRange(x.n) { s, images, split in
             // Each worker accumulates its own weight gradient; they are summed afterwards.
             let dW = reuse(&s.dweight, [wCount])
@@ -248,6 +251,7 @@ public final class Conv2d: Layer {
                     // dW_g += dY_g col^T ; dcol = W_g^T dY_g ; dx += col2im(dcol)
                     gemm(false, transB: true, m: og, n: k, k: cols, a: dyg, lda: cols, b: colT.data, ldb: cols,
                          beta: 1, c: dW.data + gi * og * k, ldc: k)
+                    guard wantsDx else { continue }
                     gemm(split, transA: true, m: k, n: cols, k: og, a: w + gi * og * k, lda: k, b: dyg, ldb: cols,
                          beta: 0, c: dcolT.data, ldc: cols)
                     col2im(dcolT.data, into: dx, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g)

@@ -26,6 +26,12 @@ public final class ConvBlock: Layer {
     /// it is rebuilt from the current weights each time the block leaves training mode.
     private var folded: Conv2d?
 
+    /// See `Conv2d.computesInputGradient`: off for a network's first block.
+    public var computesInputGradient: Bool {
+        get { (conv as? Conv2d)?.computesInputGradient ?? true }
+        set { (conv as? Conv2d)?.computesInputGradient = newValue }
+    }
+
     public var parameters: [Parameter] { conv.parameters + bn.parameters }
     public func setTraining(_ training: Bool) {
         bn.setTraining(training)

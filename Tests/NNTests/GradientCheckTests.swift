@@ -18,6 +18,16 @@ final class GradientCheckTests: XCTestCase {
             let conv = Conv2d(cin, cout, kernel: k, stride: s, padding: p, groups: g, rng: &rng)
             gradientCheck(conv, input: randomTensor(shape, rng: &rng))
         }
+        // Without the input gradient, the weight gradient is unchanged and dx is zero.
+        let a = Conv2d(3, 4, kernel: (3, 3), padding: (1, 1), rng: &rng)
+        let x = randomTensor([2, 3, 5, 5], rng: &rng), r = randomTensor([2, 4, 5, 5], rng: &rng)
+        _ = a.forward(x); _ = a.backward(r)
+        let full = a.weight.grad.clone()
+        a.weight.grad.zero(); a.bias!.grad.zero()
+        a.computesInputGradient = false
+        _ = a.forward(x)
+        XCTAssertTrue(a.backward(r).values.allSatisfy { $0 == 0 })
+        XCTAssertEqual(a.weight.grad.values, full.values)
         let t = ConvTranspose2d(3, 2, kernel: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), rng: &rng)
         gradientCheck(t, input: randomTensor([2, 3, 4, 5], rng: &rng))
     }
