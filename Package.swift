@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Media", targets: ["Media"]),
         .library(name: "Audio", targets: ["Audio"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Vision", targets: ["Vision"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
         .target(name: "NN", dependencies: ["COpenBLAS", "Parallel"]),
+        .target(name: "Vision", dependencies: ["Media", "NN"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
             "Media", "Audio", "NN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -37,5 +39,6 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "Media"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "Media", "NN"]),
     ]
 )

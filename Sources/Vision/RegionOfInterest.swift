@@ -1,0 +1,69 @@
+import Foundation
+import Media
+import NN
+
+/// A rotated rectangle in source-image pixels: what a model looks at.
+public struct RegionOfInterest: Equatable, Sendable {
+    public var centerX: Double, centerY: Double
+    public var width: Double, height: Double
+    /// Radians, counter-clockwise positive as MediaPipe measures it (image y pointing down).
+    public var rotation: Double
+
+    public init(centerX: Double, centerY: Double, width: Double, height: Double, rotation: Double = 0) {
+        (self.centerX, self.centerY, self.width, self.height, self.rotation) = (centerX, centerY, width, height, rotation)
+    }
+
+    /// The whole image, grown to a square around its centre (letterboxing, as MediaPipe's
+    /// keep_aspect_ratio does).
+    public static func letterbox(width: Int, height: Int) -> RegionOfInterest {
+        let side = Double(max(width, height))
+        return RegionOfInterest(centerX: Double(width) / 2, centerY: Double(height) / 2, width: side, height: side)
+    }
+
+    /// Source pixel position of a point given in ROI-normalised coordinates (0...1 across the ROI).
+    public func project(u: Double, v: Double) -> (x: Double, y: Double) {
+        let dx = (u - 0.5) * width, dy = (v - 0.5) * height
+        let c = cos(rotation), s = sin(rotation)
+        return (centerX + dx * c - dy * s, centerY + dx * s + dy * c)
+    }
+
+    /// Samples the ROI into a [1, 3, size, size] tensor with bilinear interpolation. Output pixel
+    /// (i, j) reads the source at corner + i/size along the top edge + j/size down the left edge,
+    /// the mapping of MediaPipe's CPU ImageToTensor (warpAffine from the rect's corners).
+    /// Values are scaled from 0...255 to `range`; outside the image, `zeroBorder` gives zeros
+    /// (value `range.lowerBound` mapped from 0), otherwise the nearest edge pixel is repeated.
+    public func sample(_ image: RGBImage, size: Int, range: ClosedRange<Float>, zeroBorder: Bool, into t: Tensor) {
+        t.reshape([1, 3, size, size])
+        let tl = project(u: 0, v: 0), tr = project(u: 1, v: 0), bl = project(u: 0, v: 1)
+        let ax = (tr.x - tl.x) / Double(size), ay = (tr.y - tl.y) / Double(size)
+        let bx = (bl.x - tl.x) / Double(size), by = (bl.y - tl.y) / Double(size)
+        let scale = (range.upperBound - range.lowerBound) / 255, offset = range.lowerBound
+        let w = image.width, h = image.height, plane = size * size
+        image.pixels.withUnsafeBufferPointer { px in
+            let out = t.data
+            for j in 0..<size {
+                for i in 0..<size {
+                    let x = tl.x + Double(i) * ax + Double(j) * bx, y = tl.y + Double(i) * ay + Double(j) * by
+                    let x0 = Int(floor(x)), y0 = Int(floor(y))
+                    let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
+                    var rgb: (Float, Float, Float) = (0, 0, 0)
+                    func tap(_ xx: Int, _ yy: Int, _ wgt: Float) {
+                        var cx = xx, cy = yy
+                        if cx < 0 || cy < 0 || cx >= w || cy >= h {
+                            if zeroBorder { return }
+                            cx = min(max(cx, 0), w - 1); cy = min(max(cy, 0), h - 1)
+                        }
+                        let o = (cy * w + cx) * 3
+                        rgb.0 += wgt * Float(px[o]); rgb.1 += wgt * Float(px[o + 1]); rgb.2 += wgt * Float(px[o + 2])
+                    }
+                    tap(x0, y0, (1 - fx) * (1 - fy)); tap(x0 + 1, y0, fx * (1 - fy))
+                    tap(x0, y0 + 1, (1 - fx) * fy); tap(x0 + 1, y0 + 1, fx * fy)
+                    let o = j * size + i
+                    out[o] = rgb.0 * scale + offset
+                    out[plane + o] = rgb.1 * scale + offset
+                    out[2 * plane + o] = rgb.2 * scale + offset
+                }
+            }
+        }
+    }
+}
