@@ -48,3 +48,31 @@ final class FaceParityTests: XCTestCase {
         }
     }
 }
+
+extension FaceParityTests {
+    /// Mean landmark distance, measured at the 192x192 scale the network sees, against mediapipe's
+    /// FaceMesh (static mode) on the same images.
+    func testLandmarksMatchMediaPipe() throws {
+        let refs = try Self.references()
+        let detector = try FaceDetector(), landmarker = try FaceLandmarker()
+        for (name, ref) in refs.images.sorted(by: { $0.key < $1.key }) where !ref.landmarks.isEmpty {
+            let img = try Self.image(name)
+            let faces = detector.detect(img).map { landmarker.landmarks(in: img, region: FaceLandmarker.region(for: $0)) }
+            for refMesh in ref.landmarks {
+                let refPoints = refMesh.map { SIMD2(Float($0[0] * Double(ref.width)), Float($0[1] * Double(ref.height))) }
+                // The face whose nose tip (point 1) is nearest.
+                let face = try XCTUnwrap(faces.min { simd_distance2($0.points[1], refPoints[1]) < simd_distance2($1.points[1], refPoints[1]) }, name)
+                let scale = Float(FaceLandmarker.inputSize) / Float(face.region.width)
+                let mean = zip(face.points, refPoints).map { simd_distance2($0.0, $0.1).squareRoot() * scale }.reduce(0, +) / 468
+                print("landmarks \(name): mean error \(mean) px at 192, presence \(face.presence)")
+                XCTAssertLessThanOrEqual(mean, 1.0, name)
+                XCTAssertGreaterThan(face.presence, 0.5, name)
+            }
+        }
+    }
+}
+
+private func simd_distance2(_ a: SIMD3<Float>, _ b: SIMD2<Float>) -> Float {
+    let dx = a.x - b.x, dy = a.y - b.y
+    return dx * dx + dy * dy
+}
