@@ -29,11 +29,11 @@ let package = Package(
         .target(name: "NN", dependencies: ["COpenBLAS", "Parallel"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
-            "Media", "Audio", "NN",
+            "Media", "Audio", "NN", "Vision",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
-            "Media", "Audio", "NN", "COpenBLAS",
+            "Media", "Audio", "NN", "Vision", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),

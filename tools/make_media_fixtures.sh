@@ -41,3 +41,12 @@ ff -f lavfi -i "$beep48" -c:a pcm_s16le "$out/audio_only.wav"
 ff -f lavfi -i "$flash" -c:v libx264 -preset veryfast -crf 30 "$out/video_only.mp4"
 printf 'this is not a video\n' > "$out/not_media.mp4"
 ls -la "$out"
+
+# Faces: frames 20-69 of a GRID speaker (exactly 50, cut by frame number: seeking in MPEG-PS is
+# inexact), and frames 20-44 of two speakers joined, so the hard cut is at frame 25.
+shared="${SHARED_DATA:-$out/../../../shared/data}"
+ff -i "$shared/grid/s1/bbaf2n.mpg" -filter_complex "[0:v]trim=start_frame=20:end_frame=70,setpts=PTS-STARTPTS[v];[0:a]atrim=start=0.8:end=2.8,asetpts=PTS-STARTPTS[a]" \
+   -map "[v]" -map "[a]" -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_face.mp4"
+ff -i "$shared/grid/s1/bbaf2n.mpg" -i "$shared/grid/mixed/lbbc2a.mpg" \
+   -filter_complex "[0:v]trim=start_frame=20:end_frame=45,setpts=PTS-STARTPTS[a];[1:v]trim=start_frame=20:end_frame=45,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
+   -map "[v]" -an -c:v libx264 -preset veryfast -crf 30 "$out/scene_cut.mp4"
