@@ -3,6 +3,7 @@ import Foundation
 import Audio
 import Media
 import NN
+import Vision
 import COpenBLAS
 
 /// Benchmarks against the peers, measured in the same run on the same input.
@@ -12,7 +13,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self]
     )
 }
 
@@ -259,4 +260,33 @@ func sgemmCeiling() -> Double {
         ts.append(now() - t0)
     }
     return 2 * pow(Double(n), 3) / median(Array(ts.dropFirst())) / 1e9
+}
+
+struct FacesBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faces",
+        abstract: "Face detection and FaceMesh landmarks per frame on a video's first frames (decode excluded).")
+
+    @Argument var file: String
+    @Option(help: "Frames to time.") var frames = 200
+
+    func run() throws {
+        let reader = try VideoReader(path: file)
+        var images: [RGBImage] = []
+        while images.count < frames, let f = try reader.nextFrame() { images.append(f.image) }
+        let detector = try FaceDetector(), landmarker = try FaceLandmarker()
+        _ = detector.detect(images[0])
+        var t0 = now()
+        var regions: [RegionOfInterest] = []
+        for img in images { if let d = detector.detect(img).first { regions.append(FaceLandmarker.region(for: d)) } }
+        let detect = (now() - t0) / Double(images.count)
+        guard !regions.isEmpty else { throw ValidationError("no face found in \(file)") }
+        _ = landmarker.landmarks(in: images[0], region: regions[0])
+        t0 = now()
+        for (img, r) in zip(images, regions) { _ = landmarker.landmarks(in: img, region: r) }
+        let mesh = (now() - t0) / Double(regions.count)
+        print(String(format: "faces %@ (%dx%d, %d frames): detection %.2f ms (%.0f fps), landmarks %.2f ms (%.0f fps)",
+                     (file as NSString).lastPathComponent, images[0].width, images[0].height, images.count,
+                     detect * 1000, 1 / detect, mesh * 1000, 1 / mesh))
+    }
 }

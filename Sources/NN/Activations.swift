@@ -47,9 +47,12 @@ public final class PReLU: Layer {
     public func forward(_ x: Tensor) -> Tensor {
         input = x
         let y = reuse(&out, x.shape), C = x.c, hw = x.h * x.w
-        for p in 0..<(x.n * C) {
-            let a = alpha.value.data[p % C], o = p * hw
-            for i in 0..<hw { let v = x.data[o + i]; y.data[o + i] = v > 0 ? v : a * v }
+        let xd = x.data, yd = y.data, ad = alpha.value.data
+        Compute.forEachBlock(x.n * C, minimum: max(1, (1 << 14) / max(1, hw))) { planes in
+            for p in planes {
+                let a = ad[p % C], src = xd + p * hw, dst = yd + p * hw
+                for i in 0..<hw { let v = src[i]; dst[i] = v > 0 ? v : a * v }
+            }
         }
         return y
     }

@@ -157,32 +157,89 @@ public final class Conv2d: Layer {
         }
     }
 
+    /// Depthwise forward as row sweeps: for each kernel tap, out[row] += w * in[shifted row] over the
+    /// output columns whose input lies inside the image. No per-tap bounds checks; the inner loop is
+    /// contiguous for stride 1 and vectorises.
     private func depthwiseForward(_ x: Tensor, _ y: Tensor, _ g: ConvGeometry) {
         let wd = weight.value.data, bd = bias?.value.data, C = inChannels, N = x.n
         let xd = x.data, yd = y.data
-        parallelBlocks(count: C, minimumBlock: 1) { chans in
-            for c in chans {
+        let fast3x3 = g.kh == 3 && g.kw == 3 && g.pw <= 1 && g.ph <= 1
+        // Small layers are not worth a hand-off between threads.
+        let work = C * N * g.hwo * g.kernelArea
+        let run: ((Int, Range<Int>) -> Void) -> Void = { body in
+            if work < 1 << 17 { body(0, 0..<(C * N)) } else { Compute.partition(C * N, body) }
+        }
+        run { _, planes in
+            let zeros = UnsafeMutablePointer<Float>.allocate(capacity: g.w + 4)
+            zeros.initialize(repeating: 0, count: g.w + 4)
+            defer { zeros.deallocate() }
+            for p in planes {
+                let c = p % C
                 let wc = wd + c * g.kernelArea
-                for n in 0..<N {
-                    let src = xd + (n * C + c) * g.h * g.w, dst = yd + (n * C + c) * g.hwo
-                    let b0 = bd?[c] ?? 0
+                let src = xd + p * g.h * g.w, dst = yd + p * g.hwo
+                if fast3x3 { Self.depthwise3x3(src, dst, wc, bias: bd?[c] ?? 0, g, zeros: zeros); continue }
+                dst.update(repeating: bd?[c] ?? 0, count: g.hwo)
+                for kx in 0..<g.kw {
+                    let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
+                    let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+                    if lo >= hi { continue }
                     for oy in 0..<g.ho {
-                        for ox in 0..<g.wo {
-                            var s = b0
-                            for ky in 0..<g.kh {
-                                let iy = oy * g.sh - g.ph + ky
-                                if iy < 0 || iy >= g.h { continue }
-                                for kx in 0..<g.kw {
-                                    let ix = ox * g.sw - g.pw + kx
-                                    if ix < 0 || ix >= g.w { continue }
-                                    s += wc[ky * g.kw + kx] * src[iy * g.w + ix]
-                                }
+                        let row = dst + oy * g.wo
+                        for ky in 0..<g.kh {
+                            let iy = oy * g.sh - g.ph + ky
+                            if iy < 0 || iy >= g.h { continue }
+                            let wv = wc[ky * g.kw + kx]
+                            let srow = src + iy * g.w - g.pw + kx
+                            if g.sw == 1 {
+                                for ox in lo..<hi { row[ox] += wv * srow[ox] }
+                            } else {
+                                for ox in lo..<hi { row[ox] += wv * srow[ox * g.sw] }
                             }
-                            dst[oy * g.wo + ox] = s
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// 3x3 depthwise plane, all nine taps per output in one pass; zero rows stand in above and below
+    /// the image, and the edge columns take the bounds-checked path.
+    static func depthwise3x3(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
+                             bias: Float, _ g: ConvGeometry, zeros: UnsafePointer<Float>) {
+        let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8])
+        // Output columns whose three input columns are all inside the image.
+        let lo = (g.pw + g.sw - 1) / g.sw
+        let hi = max(lo, min(g.wo, (g.w - 3 + g.pw) / g.sw + 1))
+        for oy in 0..<g.ho {
+            let iy = oy * g.sh - g.ph
+            let r0 = iy >= 0 && iy < g.h ? src + iy * g.w : zeros
+            let r1 = iy + 1 >= 0 && iy + 1 < g.h ? src + (iy + 1) * g.w : zeros
+            let r2 = iy + 2 >= 0 && iy + 2 < g.h ? src + (iy + 2) * g.w : zeros
+            let out = dst + oy * g.wo
+            func edge(_ ox: Int) -> Float {
+                var v = bias
+                for kx in 0..<3 {
+                    let ix = ox * g.sw - g.pw + kx
+                    if ix < 0 || ix >= g.w { continue }
+                    v += w[kx] * r0[ix] + w[3 + kx] * r1[ix] + w[6 + kx] * r2[ix]
+                }
+                return v
+            }
+            for ox in 0..<min(lo, g.wo) { out[ox] = edge(ox) }
+            if g.sw == 1 {
+                let a = r0 - g.pw, b = r1 - g.pw, c = r2 - g.pw
+                for ox in lo..<hi {
+                    out[ox] = bias + w0 * a[ox] + w1 * a[ox + 1] + w2 * a[ox + 2] + w3 * b[ox] + w4 * b[ox + 1] + w5 * b[ox + 2]
+                        + w6 * c[ox] + w7 * c[ox + 1] + w8 * c[ox + 2]
+                }
+            } else {
+                for ox in lo..<hi {
+                    let ix = ox * g.sw - g.pw
+                    out[ox] = bias + w0 * r0[ix] + w1 * r0[ix + 1] + w2 * r0[ix + 2] + w3 * r1[ix] + w4 * r1[ix + 1] + w5 * r1[ix + 2]
+                        + w6 * r2[ix] + w7 * r2[ix + 1] + w8 * r2[ix + 2]
+                }
+            }
+            for ox in hi..<g.wo { out[ox] = edge(ox) }
         }
     }
 

@@ -16,6 +16,10 @@ public final class MaxPool2d: Layer {
         let ho = (x.h + 2 * padding.0 - kernel.0) / stride.0 + 1, wo = (x.w + 2 * padding.1 - kernel.1) / stride.1 + 1
         let y = reuse(&out, [x.n, x.c, ho, wo])
         if argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
+        if kernel == (2, 2) && stride == (2, 2) && padding == (0, 0) && x.h % 2 == 0 && x.w % 2 == 0 {
+            pool2x2(x, y, ho: ho, wo: wo)
+            return y
+        }
         for p in 0..<(x.n * x.c) {
             let src = x.data + p * x.h * x.w
             for oy in 0..<ho {
@@ -38,6 +42,30 @@ public final class MaxPool2d: Layer {
             }
         }
         return y
+    }
+
+    /// The common 2x2 / stride-2 case without window bounds checks.
+    private func pool2x2(_ x: Tensor, _ y: Tensor, ho: Int, wo: Int) {
+        let w = x.w, xd = x.data, yd = y.data
+        argmax.withUnsafeMutableBufferPointer { am in
+            let amp = am.baseAddress!
+            Compute.forEachBlock(x.n * x.c, minimum: 8) { planes in
+                for p in planes {
+                    let src = xd + p * x.h * w, dst = yd + p * ho * wo, arg = amp + p * ho * wo
+                    for oy in 0..<ho {
+                        let r0 = src + 2 * oy * w, r1 = r0 + w
+                        for ox in 0..<wo {
+                            var best = r0[2 * ox], at = 2 * oy * w + 2 * ox
+                            if r0[2 * ox + 1] > best { best = r0[2 * ox + 1]; at += 1 }
+                            if r1[2 * ox] > best { best = r1[2 * ox]; at = (2 * oy + 1) * w + 2 * ox }
+                            if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; at = (2 * oy + 1) * w + 2 * ox + 1 }
+                            dst[oy * wo + ox] = best
+                            arg[oy * wo + ox] = Int32(at)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

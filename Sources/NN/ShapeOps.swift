@@ -129,7 +129,8 @@ public enum TensorOps {
     public static func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
         precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
         out.reshape(a.shape)
-        for i in 0..<a.count { out.data[i] = a.data[i] + b.data[i] }
+        let ad = a.data, bd = b.data, od = out.data
+        Compute.forEachBlock(a.count) { r in for i in r { od[i] = ad[i] + bd[i] } }
     }
 
     /// Concatenates NCHW tensors along channels.

@@ -178,7 +178,9 @@ public final class FaceTracker {
     private var typicalChange = 0.0
 
     /// A cut is a jump in the coarse colour histogram (half L1 > threshold), or a change of a 16x16 grey
-    /// thumbnail far above the clip's running typical change (same set, different shot).
+    /// thumbnail that covers at least 80 % of its cells and is far above the clip's running typical
+    /// change (same set, different shot). Measured on the fixtures: a speaker cut changes 95 % of the
+    /// cells by more than 10 grey levels; painting out half the frame changes 54 %.
     private func isSceneCut(_ image: RGBImage) -> Bool {
         var h = [Double](repeating: 0, count: 64), thumb = [Double](repeating: 0, count: 256), counts = [Double](repeating: 0, count: 256)
         var n = 0.0
@@ -205,7 +207,10 @@ public final class FaceTracker {
         guard let prevH = previousHistogram, let prevT = previousThumbnail else { return false }
         let histogramJump = zip(h, prevH).reduce(0) { $0 + abs($1.0 - $1.1) } / 2
         let change = zip(thumb, prevT).reduce(0) { $0 + abs($1.0 - $1.1) } / 256
-        let cut = histogramJump > options.sceneCutThreshold || (change > 10 && change > 6 * max(1, typicalChange))
+        // A new shot touches nearly the whole frame; an occlusion (a hand, a face turning away) does not.
+        let spread = Double(zip(thumb, prevT).filter { abs($0.0 - $0.1) > 10 }.count) / 256
+        let cut = histogramJump > options.sceneCutThreshold
+            || (spread >= 0.8 && change > 10 && change > 6 * max(1, typicalChange))
         if !cut { typicalChange = 0.9 * typicalChange + 0.1 * change }
         return cut
     }

@@ -40,28 +40,29 @@ public struct RegionOfInterest: Equatable, Sendable {
         let scale = (range.upperBound - range.lowerBound) / 255, offset = range.lowerBound
         let w = image.width, h = image.height, plane = size * size
         image.pixels.withUnsafeBufferPointer { px in
-            let out = t.data
+            let out = t.data, src = px.baseAddress!
             for j in 0..<size {
                 for i in 0..<size {
                     let x = tl.x + Double(i) * ax + Double(j) * bx, y = tl.y + Double(i) * ay + Double(j) * by
                     let x0 = Int(floor(x)), y0 = Int(floor(y))
                     let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
-                    var rgb: (Float, Float, Float) = (0, 0, 0)
-                    func tap(_ xx: Int, _ yy: Int, _ wgt: Float) {
-                        var cx = xx, cy = yy
-                        if cx < 0 || cy < 0 || cx >= w || cy >= h {
+                    var r: Float = 0, gr: Float = 0, b: Float = 0
+                    // Four taps; outside the image: skipped (zero border) or clamped (replicate).
+                    @inline(__always) func tap(_ xx0: Int, _ yy0: Int, _ wgt: Float) {
+                        var xx = xx0, yy = yy0
+                        if xx < 0 || yy < 0 || xx >= w || yy >= h {
                             if zeroBorder { return }
-                            cx = min(max(cx, 0), w - 1); cy = min(max(cy, 0), h - 1)
+                            xx = min(max(xx, 0), w - 1); yy = min(max(yy, 0), h - 1)
                         }
-                        let o = (cy * w + cx) * 3
-                        rgb.0 += wgt * Float(px[o]); rgb.1 += wgt * Float(px[o + 1]); rgb.2 += wgt * Float(px[o + 2])
+                        let o = (yy * w + xx) * 3
+                        r += wgt * Float(src[o]); gr += wgt * Float(src[o + 1]); b += wgt * Float(src[o + 2])
                     }
                     tap(x0, y0, (1 - fx) * (1 - fy)); tap(x0 + 1, y0, fx * (1 - fy))
                     tap(x0, y0 + 1, (1 - fx) * fy); tap(x0 + 1, y0 + 1, fx * fy)
                     let o = j * size + i
-                    out[o] = rgb.0 * scale + offset
-                    out[plane + o] = rgb.1 * scale + offset
-                    out[2 * plane + o] = rgb.2 * scale + offset
+                    out[o] = r * scale + offset
+                    out[plane + o] = gr * scale + offset
+                    out[2 * plane + o] = b * scale + offset
                 }
             }
         }

@@ -1,0 +1,179 @@
+import Foundation
+import Media
+
+/// x' = a x - b y + tx, y' = b x + a y + ty: rotation, uniform scale and translation.
+public struct SimilarityTransform: Equatable, Sendable {
+    public var a, b, tx, ty: Double
+
+    public init(a: Double, b: Double, tx: Double, ty: Double) { (self.a, self.b, self.tx, self.ty) = (a, b, tx, ty) }
+
+    public func apply(_ p: SIMD2<Double>) -> SIMD2<Double> { SIMD2(a * p.x - b * p.y + tx, b * p.x + a * p.y + ty) }
+
+    public var inverse: SimilarityTransform {
+        let d = a * a + b * b
+        let ia = a / d, ib = -b / d
+        return SimilarityTransform(a: ia, b: ib, tx: -(ia * tx - ib * ty), ty: -(ib * tx + ia * ty))
+    }
+
+    public var scale: Double { (a * a + b * b).squareRoot() }
+
+    /// Least-squares fit mapping `from` onto `to` (no reflection).
+    public static func fit(from src: [SIMD2<Double>], to dst: [SIMD2<Double>]) -> SimilarityTransform {
+        let n = Double(src.count)
+        let ms = src.reduce(SIMD2<Double>.zero, +) / n, md = dst.reduce(SIMD2<Double>.zero, +) / n
+        var sxx = 0.0, sab = 0.0, sba = 0.0
+        for (p, q) in zip(src, dst) {
+            let u = p - ms, v = q - md
+            sxx += u.x * u.x + u.y * u.y
+            sab += u.x * v.x + u.y * v.y
+            sba += u.x * v.y - u.y * v.x
+        }
+        let a = sab / max(1e-12, sxx), b = sba / max(1e-12, sxx)
+        return SimilarityTransform(a: a, b: b, tx: md.x - (a * ms.x - b * ms.y), ty: md.y - (b * ms.x + a * ms.y))
+    }
+}
+
+/// Aligned face crops, the sync model's mouth crop, and a soft mask for pasting mouths back.
+public enum FaceCrop {
+    /// Where the stable points land in a unit crop: right-eye centre, left-eye centre, nose tip.
+    /// The mouth sits near y = 0.75 and the chin near 0.9, so the whole lower face fits.
+    public static let template: [SIMD2<Double>] = [SIMD2(0.35, 0.40), SIMD2(0.65, 0.40), SIMD2(0.50, 0.57)]
+
+    static func stablePoints(_ p: [SIMD3<Float>]) -> [SIMD2<Double>] {
+        func pt(_ i: Int) -> SIMD2<Double> { SIMD2(Double(p[i].x), Double(p[i].y)) }
+        return [(pt(FaceMeshIndex.rightEye.0) + pt(FaceMeshIndex.rightEye.1)) / 2,
+                (pt(FaceMeshIndex.leftEye.0) + pt(FaceMeshIndex.leftEye.1)) / 2, pt(FaceMeshIndex.noseTip)]
+    }
+
+    /// The transform from image pixels to a `size` x `size` aligned crop.
+    public static func alignment(_ landmarks: [SIMD3<Float>], size: Int) -> SimilarityTransform {
+        SimilarityTransform.fit(from: stablePoints(landmarks), to: template.map { $0 * Double(size) })
+    }
+
+    /// Samples the crop (bilinear; edge pixels repeat outside the image).
+    public static func crop(_ image: RGBImage, _ t: SimilarityTransform, size: Int) -> RGBImage {
+        var out = RGBImage(width: size, height: size)
+        let inv = t.inverse
+        for y in 0..<size {
+            for x in 0..<size {
+                let s = inv.apply(SIMD2(Double(x), Double(y)))
+                let c = sample(image, s.x, s.y)
+                let o = (y * size + x) * 3
+                out.pixels[o] = c.0; out.pixels[o + 1] = c.1; out.pixels[o + 2] = c.2
+            }
+        }
+        return out
+    }
+
+    /// The lower half of an aligned crop: Wav2Lip's mouth input (height size/2, width size).
+    public static func mouthCrop(_ image: RGBImage, _ t: SimilarityTransform, size: Int) -> RGBImage {
+        let full = crop(image, t, size: size)
+        return RGBImage(width: size, height: size / 2, pixels: Array(full.pixels[(size / 2 * size * 3)...]))
+    }
+
+    /// Mouth-and-jaw region in crop coordinates: the jaw line closed under the nose.
+    public static func mouthPolygon(_ landmarks: [SIMD3<Float>], _ t: SimilarityTransform) -> [SIMD2<Double>] {
+        let idx = FaceMeshIndex.jaw + [327, 2, 98]
+        return idx.map { t.apply(SIMD2(Double(landmarks[$0].x), Double(landmarks[$0].y))) }
+    }
+
+    /// A soft mask over the polygon (1 inside, 0 outside) with edges feathered over `feather` pixels.
+    public static func mask(polygon: [SIMD2<Double>], size: Int, feather: Int) -> [Float] {
+        var m = [Float](repeating: 0, count: size * size)
+        for y in 0..<size {
+            let py = Double(y) + 0.5
+            var xs: [Double] = []
+            for i in 0..<polygon.count {
+                let p = polygon[i], q = polygon[(i + 1) % polygon.count]
+                if (p.y <= py) != (q.y <= py) { xs.append(p.x + (py - p.y) / (q.y - p.y) * (q.x - p.x)) }
+            }
+            xs.sort()
+            var k = 0
+            while k + 1 < xs.count {
+                let lo = max(0, Int((xs[k] - 0.5).rounded(.up))), hi = min(size - 1, Int((xs[k + 1] - 0.5).rounded(.down)))
+                if lo <= hi { for x in lo...hi { m[y * size + x] = 1 } }
+                k += 2
+            }
+        }
+        guard feather > 0 else { return m }
+        // Three box blurs approximate a Gaussian; the mask is eroded first so it stays inside the polygon.
+        m = erode(m, size: size, radius: feather / 2)
+        for _ in 0..<3 { m = boxBlur(m, size: size, radius: max(1, feather / 3)) }
+        return m
+    }
+
+    /// Blends `crop` (aligned by `t`) into `image` through `mask`: the inverse of `crop`.
+    public static func paste(_ crop: RGBImage, mask: [Float], into image: inout RGBImage, _ t: SimilarityTransform) {
+        let size = crop.width, inv = t.inverse
+        let corners = [SIMD2(0.0, 0.0), SIMD2(Double(size), 0), SIMD2(0, Double(size)), SIMD2(Double(size), Double(size))].map(inv.apply)
+        let x0 = max(0, Int(corners.map(\.x).min()!.rounded(.down))), x1 = min(image.width - 1, Int(corners.map(\.x).max()!.rounded(.up)))
+        let y0 = max(0, Int(corners.map(\.y).min()!.rounded(.down))), y1 = min(image.height - 1, Int(corners.map(\.y).max()!.rounded(.up)))
+        guard x0 <= x1, y0 <= y1 else { return }
+        for y in y0...y1 {
+            for x in x0...x1 {
+                let c = t.apply(SIMD2(Double(x), Double(y)))
+                guard c.x >= 0, c.y >= 0, c.x <= Double(size - 1), c.y <= Double(size - 1) else { continue }
+                let alpha = bilinear(mask, size, c.x, c.y)
+                if alpha <= 0 { continue }
+                let v = sample(crop, c.x, c.y), o = (y * image.width + x) * 3
+                image.pixels[o] = UInt8((Float(image.pixels[o]) * (1 - alpha) + Float(v.0) * alpha).rounded())
+                image.pixels[o + 1] = UInt8((Float(image.pixels[o + 1]) * (1 - alpha) + Float(v.1) * alpha).rounded())
+                image.pixels[o + 2] = UInt8((Float(image.pixels[o + 2]) * (1 - alpha) + Float(v.2) * alpha).rounded())
+            }
+        }
+    }
+
+    static func sample(_ img: RGBImage, _ x: Double, _ y: Double) -> (UInt8, UInt8, UInt8) {
+        let cx = min(max(x, 0), Double(img.width - 1)), cy = min(max(y, 0), Double(img.height - 1))
+        let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, img.width - 1), y1 = min(y0 + 1, img.height - 1)
+        let fx = cx - Double(x0), fy = cy - Double(y0)
+        var out: [UInt8] = [0, 0, 0]
+        for ch in 0..<3 {
+            let a = Double(img.pixels[(y0 * img.width + x0) * 3 + ch]), b = Double(img.pixels[(y0 * img.width + x1) * 3 + ch])
+            let c = Double(img.pixels[(y1 * img.width + x0) * 3 + ch]), d = Double(img.pixels[(y1 * img.width + x1) * 3 + ch])
+            out[ch] = UInt8(((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).rounded())
+        }
+        return (out[0], out[1], out[2])
+    }
+
+    static func bilinear(_ m: [Float], _ size: Int, _ x: Double, _ y: Double) -> Float {
+        let x0 = Int(x), y0 = Int(y), x1 = min(x0 + 1, size - 1), y1 = min(y0 + 1, size - 1)
+        let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
+        return (m[y0 * size + x0] * (1 - fx) + m[y0 * size + x1] * fx) * (1 - fy) + (m[y1 * size + x0] * (1 - fx) + m[y1 * size + x1] * fx) * fy
+    }
+
+    static func boxBlur(_ m: [Float], size: Int, radius r: Int) -> [Float] {
+        var tmp = m, out = m
+        for y in 0..<size {
+            for x in 0..<size {
+                var s: Float = 0
+                for k in max(0, x - r)...min(size - 1, x + r) { s += m[y * size + k] }
+                tmp[y * size + x] = s / Float(2 * r + 1)
+            }
+        }
+        for y in 0..<size {
+            for x in 0..<size {
+                var s: Float = 0
+                for k in max(0, y - r)...min(size - 1, y + r) { s += tmp[k * size + x] }
+                out[y * size + x] = s / Float(2 * r + 1)
+            }
+        }
+        return out
+    }
+
+    static func erode(_ m: [Float], size: Int, radius r: Int) -> [Float] {
+        guard r > 0 else { return m }
+        var out = m
+        for y in 0..<size {
+            for x in 0..<size where m[y * size + x] > 0 {
+                outer: for dy in -r...r {
+                    for dx in -r...r {
+                        let yy = y + dy, xx = x + dx
+                        if yy < 0 || xx < 0 || yy >= size || xx >= size || m[yy * size + xx] == 0 { out[y * size + x] = 0; break outer }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
