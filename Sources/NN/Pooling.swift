@@ -4,6 +4,9 @@ public final class MaxPool2d: Layer {
     private weak var input: Tensor?
     private var out: Tensor?, gradIn: Tensor?
     private var argmax: [Int32] = []
+    /// Inference skips recording where each maximum came from (only backward needs it).
+    private var training = true
+    public func setTraining(_ t: Bool) { training = t }
 
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
         self.kernel = kernel
@@ -17,7 +20,7 @@ public final class MaxPool2d: Layer {
         let y = reuse(&out, [x.n, x.c, ho, wo])
         if argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
         if kernel == (2, 2) && stride == (2, 2) && padding == (0, 0) && x.h % 2 == 0 && x.w % 2 == 0 {
-            pool2x2(x, y, ho: ho, wo: wo)
+            if training { pool2x2(x, y, ho: ho, wo: wo) } else { max2x2(x, y, ho: ho, wo: wo) }
             return y
         }
         for p in 0..<(x.n * x.c) {
@@ -42,6 +45,18 @@ public final class MaxPool2d: Layer {
             }
         }
         return y
+    }
+
+    /// Inference 2x2 / stride-2: maxima only, eight at a time.
+    private func max2x2(_ x: Tensor, _ y: Tensor, ho: Int, wo: Int) {
+        let w = x.w, xd = x.data, yd = y.data
+        for p in 0..<(x.n * x.c) {
+            let src = xd + p * x.h * w, dst = yd + p * ho * wo
+            for oy in 0..<ho {
+                let r0 = src + 2 * oy * w, r1 = r0 + w, out = dst + oy * wo
+                for ox in 0..<wo { out[ox] = max(max(r0[2 * ox], r0[2 * ox + 1]), max(r1[2 * ox], r1[2 * ox + 1])) }
+            }
+        }
     }
 
     /// The common 2x2 / stride-2 case without window bounds checks.

@@ -37,6 +37,7 @@ final class BlazeBlock: Layer {
     }
 
     var parameters: [Parameter] { depthwise.parameters + pointwise.parameters + activation.parameters }
+    func setTraining(_ t: Bool) { pool?.setTraining(t) }
 
     func forward(_ x: Tensor) -> Tensor {
         let main = pointwise.forward(depthwise.forward(pad?.forward(x) ?? x))

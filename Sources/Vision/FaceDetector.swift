@@ -88,6 +88,7 @@ public final class FaceDetector {
             for y in 0..<grid { for x in 0..<grid { for _ in 0..<perCell { a.append(((Double(x) + 0.5) / Double(grid), (Double(y) + 0.5) / Double(grid))) } } }
         }
         anchors = a
+        blocks.forEach { $0.setTraining(false) }
     }
 
     /// Raw network outputs for a prepared input: scores (896 logits) and regressors (896 x 16).

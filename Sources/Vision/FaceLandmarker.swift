@@ -53,6 +53,7 @@ public final class FaceLandmarker {
         flagTail = try block(32, 32, 1, dw: 24, pw: 30, act: 28)
         flagHead = Conv2d(32, 1, kernel: (3, 3), stride: (3, 3), rng: &rng)
         try w.conv(flagHead, "conv2d_31")
+        (trunk + meshBlocks + [meshTail, flagBlock, flagTail]).forEach { $0.setTraining(false) }
     }
 
     /// MediaPipe's region for a detection: centred on the box, square on its longer side, scaled by

@@ -47,18 +47,25 @@ public struct RegionOfInterest: Equatable, Sendable {
                     let x0 = Int(floor(x)), y0 = Int(floor(y))
                     let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
                     var r: Float = 0, gr: Float = 0, b: Float = 0
-                    // Four taps; outside the image: skipped (zero border) or clamped (replicate).
-                    @inline(__always) func tap(_ xx0: Int, _ yy0: Int, _ wgt: Float) {
-                        var xx = xx0, yy = yy0
-                        if xx < 0 || yy < 0 || xx >= w || yy >= h {
-                            if zeroBorder { return }
-                            xx = min(max(xx, 0), w - 1); yy = min(max(yy, 0), h - 1)
+                    let w00 = (1 - fx) * (1 - fy), w10 = fx * (1 - fy), w01 = (1 - fx) * fy, w11 = fx * fy
+                    if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                        // Inside: four taps, no checks.
+                        let o = (y0 * w + x0) * 3, o2 = o + w * 3
+                        r = w00 * Float(src[o]) + w10 * Float(src[o + 3]) + w01 * Float(src[o2]) + w11 * Float(src[o2 + 3])
+                        gr = w00 * Float(src[o + 1]) + w10 * Float(src[o + 4]) + w01 * Float(src[o2 + 1]) + w11 * Float(src[o2 + 4])
+                        b = w00 * Float(src[o + 2]) + w10 * Float(src[o + 5]) + w01 * Float(src[o2 + 2]) + w11 * Float(src[o2 + 5])
+                    } else {
+                        // At the border: skipped (zero border) or clamped (replicate).
+                        for (xx0, yy0, wgt) in [(x0, y0, w00), (x0 + 1, y0, w10), (x0, y0 + 1, w01), (x0 + 1, y0 + 1, w11)] {
+                            var xx = xx0, yy = yy0
+                            if xx < 0 || yy < 0 || xx >= w || yy >= h {
+                                if zeroBorder { continue }
+                                xx = min(max(xx, 0), w - 1); yy = min(max(yy, 0), h - 1)
+                            }
+                            let o = (yy * w + xx) * 3
+                            r += wgt * Float(src[o]); gr += wgt * Float(src[o + 1]); b += wgt * Float(src[o + 2])
                         }
-                        let o = (yy * w + xx) * 3
-                        r += wgt * Float(src[o]); gr += wgt * Float(src[o + 1]); b += wgt * Float(src[o + 2])
                     }
-                    tap(x0, y0, (1 - fx) * (1 - fy)); tap(x0 + 1, y0, fx * (1 - fy))
-                    tap(x0, y0 + 1, (1 - fx) * fy); tap(x0 + 1, y0 + 1, fx * fy)
                     let o = j * size + i
                     out[o] = r * scale + offset
                     out[plane + o] = gr * scale + offset
