@@ -26,6 +26,17 @@ public struct VideoReaderOptions: Sendable {
         self.threads = threads
         self.autorotate = autorotate
     }
+
+    /// Constant-rate delivery at the source's own average rate (variable-rate phone video in, an
+    /// even frame grid out).
+    public static var constantFrameRateAtSource: VideoReaderOptions {
+        var o = VideoReaderOptions()
+        o.convertsAtSourceRate = true
+        return o
+    }
+
+    /// Set by `constantFrameRateAtSource`: the target is the container's average rate.
+    public var convertsAtSourceRate = false
 }
 
 /// Streaming video decoder: one RGB frame at a time, constant memory whatever the file's length.
@@ -71,7 +82,7 @@ public final class VideoReader {
 
     public init(path: String, options: VideoReaderOptions = .init()) throws {
         self.path = path
-        self.options = options
+        var options = options
         let fmt = try FF.openInput(path)
         self.fmt = fmt
         let idx = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
@@ -107,6 +118,8 @@ public final class VideoReader {
         }
         packet = av_packet_alloc()
         frame = av_frame_alloc()
+        if options.convertsAtSourceRate && options.constantFrameRate == nil { options.constantFrameRate = sourceFrameRate }
+        self.options = options
         if let fps = options.constantFrameRate, !(fps > 0 && fps.isFinite) {
             throw MediaError.invalidArgument("\(path): frame rate must be positive, got \(fps)")
         }

@@ -46,7 +46,13 @@ final class VideoReaderTests: XCTestCase {
     func testConstantFrameRateDefaultsToSourceRateAndMatchesPassthrough() throws {
         let path = Fixture.media("sync_h264_aac.mp4")
         let a = try VideoReader(path: path)
-        let b = try VideoReader(path: path, options: .init(constantFrameRate: a.sourceFrameRate))
+        let b = try VideoReader(path: path, options: .constantFrameRateAtSource)
+        XCTAssertEqual(b.frameRate, 25, accuracy: 1e-9)
+        // The VFR fixture averages 23.68 fps: converted at that rate, frames land on an even grid.
+        let vfr = try VideoReader(path: Fixture.media("vfr.mp4"), options: .constantFrameRateAtSource)
+        var n = 0
+        while let f = try vfr.nextFrame() { XCTAssertEqual(f.time, Double(n) / vfr.frameRate, accuracy: 1e-9); n += 1 }
+        XCTAssertEqual(Double(n), 2.0 * vfr.frameRate, accuracy: 1.5)
         while let fa = try a.nextFrame() {
             let fb = try XCTUnwrap(try b.nextFrame())
             XCTAssertEqual(fa.time, fb.time, accuracy: 1e-9)
