@@ -37,9 +37,12 @@ final class BlazeBlock: Layer {
     }
 
     var parameters: [Parameter] { depthwise.parameters + pointwise.parameters + activation.parameters }
-    func setTraining(_ t: Bool) { pool?.setTraining(t) }
+    private var training = true
+    private var fusedOut: Tensor?
+    func setTraining(_ t: Bool) { pool?.setTraining(t); training = t }
 
     func forward(_ x: Tensor) -> Tensor {
+        if !training { return fusedForward(x) }
         let main = pointwise.forward(depthwise.forward(pad?.forward(x) ?? x))
         var skip = x
         if let p = pool { skip = p.forward(skip) }
@@ -50,7 +53,33 @@ final class BlazeBlock: Layer {
         return activation.forward(s)
     }
 
+    /// Inference: skip add, zero channels and activation in one pass over the output.
+    private func fusedForward(_ x: Tensor) -> Tensor {
+        let main = pointwise.forward(depthwise.forward(pad?.forward(x) ?? x))
+        let skip = pool?.forward(x) ?? x
+        let out = fusedOut ?? Tensor(shape: main.shape)
+        fusedOut = out
+        out.reshape(main.shape)
+        let hw = main.h * main.w, cout = main.c, cin = skip.c
+        let md = main.data, sd = skip.data, od = out.data
+        let alpha = (activation as? PReLU)?.alpha.value.data
+        for n in 0..<main.n {
+            for c in 0..<cout {
+                let m = md + (n * cout + c) * hw, o = od + (n * cout + c) * hw
+                let a: Float = alpha?[c] ?? 0
+                if c < cin {
+                    let k = sd + (n * cin + c) * hw
+                    for i in 0..<hw { let v = m[i] + k[i]; o[i] = v > 0 ? v : a * v }
+                } else {
+                    for i in 0..<hw { let v = m[i]; o[i] = v > 0 ? v : a * v }
+                }
+            }
+        }
+        return out
+    }
+
     func backward(_ dy: Tensor) -> Tensor {
+        precondition(training, "BlazeBlock.backward in inference mode")
         let ds = activation.backward(dy)
         var dx = depthwise.backward(pointwise.backward(ds))
         if let p = pad { dx = p.backward(dx) }
