@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Audio", targets: ["Audio"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Vision", targets: ["Vision"]),
+        .library(name: "Sync", targets: ["Sync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,8 +29,9 @@ let package = Package(
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
         .target(name: "NN", dependencies: ["COpenBLAS", "Parallel"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),
+        .target(name: "Sync", dependencies: ["Media", "Audio", "Vision"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
-            "Media", "Audio", "NN", "Vision",
+            "Media", "Audio", "NN", "Vision", "Sync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
@@ -40,5 +42,6 @@ let package = Package(
         .testTarget(name: "AudioTests", dependencies: ["Audio", "Media"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "Media", "NN"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Media"]),
     ]
 )

@@ -50,3 +50,7 @@ ff -i "$shared/grid/s1/bbaf2n.mpg" -filter_complex "[0:v]trim=start_frame=20:end
 ff -i "$shared/grid/s1/bbaf2n.mpg" -i "$shared/grid/mixed/lbbc2a.mpg" \
    -filter_complex "[0:v]trim=start_frame=20:end_frame=45,setpts=PTS-STARTPTS[a];[1:v]trim=start_frame=20:end_frame=45,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
    -map "[v]" -an -c:v libx264 -preset veryfast -crf 30 "$out/scene_cut.mp4"
+# The whole 3 s GRID clip, in sync and with its audio 200 ms late (for the offset sign convention).
+ff -i "$shared/grid/s1/bbaf2n.mpg" -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_talk.mp4"
+ff -i "$shared/grid/s1/bbaf2n.mpg" -itsoffset 0.2 -i "$shared/grid/s1/bbaf2n.mpg" -map 0:v -map 1:a \
+   -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_talk_audio_late200.mp4"

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Media
+import Sync
+import Vision
+
+enum SyncMethod: String, ExpressibleByArgument, CaseIterable {
+    case correlation
+}
+
+struct Offset: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure how far the audio is shifted against the picture, per face track.",
+        discussion: """
+        For every face track of at least 1 s, audio shifts from -vshift to +vshift frames are tried
+        and the best one is reported. audio_delay_ms > 0 means the sound comes late against the
+        picture: advance the audio by that much to fix it. Confidence is the median minus the minimum
+        of the distance curve (syncnet_python's definition); higher is surer.
+
+        Method: `correlation` (training-free) correlates the mouth opening tracked by FaceMesh with the
+        speech energy of the audio. The learned sync model is not shipped yet; this is the baseline
+        and the fallback it will be measured against.
+
+        The video is read on its own constant frame grid (variable-rate input is converted at its
+        average rate) and each frame's audio follows that grid, so non-25 fps video does not drift.
+
+        Examples:
+          lipsync offset interview.mp4
+          lipsync offset dub.mp4 --audio new_take.wav --json
+        """
+    )
+
+    @Argument(help: "Video with one or more faces.") var video: String
+    @Option(help: "Take the audio from this file instead of the video's own.") var audio: String?
+    @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
+    @Option(help: "A track id, or 'all'.") var track = "all"
+    @Option(help: "How to score alignment.") var method: SyncMethod = .correlation
+    @Flag(help: "Print JSON for machines.") var json = false
+
+    func validate() throws {
+        guard (1...100).contains(vshift) else { throw ValidationError("--vshift must be between 1 and 100") }
+        guard track == "all" || Int(track) != nil else { throw ValidationError("--track takes a number or 'all'") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let signals: SyncSignals
+            do {
+                signals = try SyncSignals.gather(video: video, audioPath: audio) { n in
+                    if n % 250 == 0 && n > 0 { FileHandle.standardError.write(Data("\r\(n) frames".utf8)) }
+                }
+            } catch let e as VisionError {
+                throw CLIError(description: "\(e)", exitCode: 70)
+            }
+            FileHandle.standardError.write(Data("\r".utf8))
+            var results = signals.offsets(vshift: vshift)
+            if let id = Int(track) { results = results.filter { $0.track == id } }
+            if json { try printJSON(results) }
+            guard !results.isEmpty else {
+                throw CLIError(description: "\(video): no face track of at least 1 s\(track == "all" ? "" : " with id \(track)")", exitCode: 68)
+            }
+            if json { return }
+            for r in results {
+                let ms = abs(r.audioDelayMs), frames = abs(r.audioDelayFrames)
+                let what = r.audioDelayFrames == 0 ? "in sync" :
+                    String(format: "audio %@ by %.0f ms (%d frame%@)", r.audioDelayFrames > 0 ? "late" : "early", ms, frames, frames == 1 ? "" : "s")
+                print(String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame, what,
+                             r.confidence, r.method))
+            }
+        }
+    }
+}
