@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Media
+import Sync
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure models and methods on held-out data.",
+        subcommands: [EvalSync.self])
+}
+
+struct EvalSync: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Offset accuracy and matched-vs-swapped separation over clips re-timed in memory.",
+        discussion: """
+        Every clip (the files given, or every .mpg/.flv/.mp4 under the directories given) is tracked
+        once; its audio is then moved by each shift of --shifts, exactly, in memory, and offset search
+        must recover the shift. With --swap, each clip is also paired with the next clip's audio of
+        the same dataset, and the ROC AUC of the confidence for matched against swapped pairs is
+        reported, with F1 at --threshold. Clips the split file marks `train` are refused: figures are
+        never measured on training clips.
+
+        Example:
+          lipsync eval sync ../shared/data/grid/mixed ../shared/data/crema-d --swap
+        """)
+
+    @Argument(help: "Clips or directories of clips.") var paths: [String]
+    @Option(help: "Shift range in frames, as FROM:TO.") var shifts = "-15:15"
+    @Option(help: "Largest shift searched, in frames.") var vshift = 15
+    @Flag(help: "Also score each clip against another clip's audio.") var swap = false
+    @Option(help: "Confidence at or above which a pair counts as matched, for F1.") var threshold = 0.2
+    @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
+    @Option(help: "Write one JSON line per clip and shift here.") var jsonl: String?
+    @Flag(help: "Print the table as JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let bounds = shifts.split(separator: ":").compactMap { Int($0) }
+            guard bounds.count == 2, bounds[0] <= bounds[1] else { throw CLIError(description: "--shifts must look like -15:15", exitCode: 64) }
+            let training = Set((try? String(contentsOfFile: split, encoding: .utf8))?.split(separator: "\n")
+                .filter { $0.hasPrefix("train\t") }.map { String($0.split(separator: "\t")[1]) } ?? [])
+            var files: [String] = []
+            for p in paths {
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw MediaError.fileNotFound(path: p) }
+                if isDir.boolValue {
+                    let items = (try FileManager.default.contentsOfDirectory(atPath: p)).sorted()
+                    files += items.filter { ["mpg", "flv", "mp4", "mov", "mkv"].contains(($0 as NSString).pathExtension) }.map { "\(p)/\($0)" }
+                } else { files.append(p) }
+            }
+            let refused = files.filter { f in training.contains { f.hasSuffix($0) } }
+            if !refused.isEmpty { FileHandle.standardError.write(Data("skipping \(refused.count) training clip(s)\n".utf8)) }
+            files.removeAll { refused.contains($0) }
+            var clips: [SyncEvaluation.Clip] = []
+            for (i, f) in files.enumerated() {
+                FileHandle.standardError.write(Data("\r[\(i + 1)/\(files.count)] \(f)".utf8))
+                if let c = try SyncEvaluation.load(f) { clips.append(c) } else {
+                    FileHandle.standardError.write(Data("\n\(f): no face, skipped\n".utf8))
+                }
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            let results = clips.flatMap { SyncEvaluation.shifts($0, range: bounds[0]...bounds[1], vshift: vshift) }
+            let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift) : []
+            if let path = jsonl {
+                let enc = JSONEncoder()
+                enc.keyEncodingStrategy = .convertToSnakeCase
+                enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                var text = ""
+                for r in results { text += String(decoding: try enc.encode(r), as: UTF8.self) + "\n" }
+                for p in pairs { text += String(decoding: try enc.encode(p), as: UTF8.self) + "\n" }
+                do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                    throw MediaError.unwritableOutput(path: path, reason: error.localizedDescription)
+                }
+            }
+            let rows = SyncEvaluation.rows(results, pairs: pairs, threshold: threshold)
+            if json { try printJSON(rows); return }
+            print("method correlation, shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
+            print("dataset        clips  exact   ±1      MAE    AUC     F1@\(threshold)")
+            for r in rows {
+                let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)
+                print(String(format: "%@ %6d  %5.1f%%  %5.1f%%  %5.2f  %@  %@", name, r.clips, 100 * r.exactAccuracy,
+                             100 * r.withinOneAccuracy, r.meanAbsoluteError,
+                             r.auc.map { String(format: "%.3f", $0) } ?? "  -  ", r.f1.map { String(format: "%.3f", $0) } ?? "  -  "))
+            }
+        }
+    }
+}

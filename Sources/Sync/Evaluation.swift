@@ -1,0 +1,139 @@
+import Audio
+import Foundation
+import Media
+import Vision
+
+/// Held-out evaluation of offset search: every clip is re-timed in memory by each shift of a range
+/// (exactly, by moving its decoded samples; no re-encode), and optionally paired with other clips'
+/// audio to measure how well matched and mismatched speech are told apart.
+public enum SyncEvaluation {
+    /// What one clip contributes: its longest face track's mouth signal and its 16 kHz audio.
+    public struct Clip: Sendable {
+        public var path: String
+        public var dataset: String
+        public var fps: Double
+        public var mouth: [Double]
+        public var samples: [Float]
+    }
+
+    public struct ShiftResult: Codable, Sendable {
+        public var clip: String
+        public var dataset: String
+        public var shift: Int
+        public var predicted: Int
+        public var confidence: Double
+        public var minDist: Double
+    }
+
+    public struct PairScore: Codable, Sendable {
+        public var clip: String
+        public var dataset: String
+        public var audioFrom: String
+        public var matched: Bool
+        public var confidence: Double
+    }
+
+    public struct Row: Codable, Sendable {
+        public var dataset: String
+        public var clips: Int
+        public var exactAccuracy: Double
+        public var withinOneAccuracy: Double
+        public var meanAbsoluteError: Double
+        public var auc: Double?
+        public var f1: Double?
+    }
+
+    /// Dataset label from a path under shared/data: GRID s1, other GRID speakers, CREMA-D, or "other".
+    public static func dataset(of path: String) -> String {
+        if path.contains("/grid/s1/") { return "grid-s1" }
+        if path.contains("/grid/") { return "grid-unseen" }
+        if path.contains("crema-d") { return "crema-d" }
+        return "other"
+    }
+
+    public static func load(_ path: String) throws -> Clip? {
+        let s = try SyncSignals.gather(video: path)
+        guard let longest = s.mouth.max(by: { $0.value.values.count < $1.value.values.count }) else { return nil }
+        var mouth = [Double](repeating: .nan, count: s.frameCount)
+        for (k, v) in longest.value.values.enumerated() where longest.value.start + k < mouth.count { mouth[longest.value.start + k] = v }
+        return Clip(path: path, dataset: dataset(of: path), fps: s.fps, mouth: mouth, samples: try AudioReader.decodeAll(path: path))
+    }
+
+    /// Speech energy per frame of `samples` moved `shift` frames later (positive: audio late).
+    static func energy(_ c: Clip, audio samples: [Float], shift: Int) -> [Double] {
+        let n = Int((Double(shift) * 16_000 / c.fps).rounded())
+        var moved = samples
+        if n > 0 { moved = [Float](repeating: 0, count: n) + samples.dropLast(min(n, samples.count)) }
+        if n < 0 { moved = Array(samples.dropFirst(min(-n, samples.count))) + [Float](repeating: 0, count: min(-n, samples.count)) }
+        let mel = MelSpectrogram().compute(moved)
+        let perColumn = (0..<mel.count).map { t in (5..<60).reduce(0.0) { $0 + Double(mel[column: t, band: $1]) } / 55 }
+        return (0..<c.mouth.count).map { i in
+            let lo = MelFrames.windowStart(frame: i, fps: c.fps), hi = max(lo + 1, MelFrames.windowStart(frame: i + 1, fps: c.fps))
+            guard lo < perColumn.count else { return .nan }
+            let s = perColumn[lo..<min(hi, perColumn.count)]
+            return s.reduce(0, +) / Double(s.count)
+        }
+    }
+
+    static func search(_ c: Clip, audio: [Double], vshift: Int) -> TrackOffset {
+        let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
+        let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
+        return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)
+    }
+
+    public static func shifts(_ c: Clip, range: ClosedRange<Int>, vshift: Int) -> [ShiftResult] {
+        range.map { k in
+            let r = search(c, audio: energy(c, audio: c.samples, shift: k), vshift: vshift)
+            return ShiftResult(clip: c.path, dataset: c.dataset, shift: k, predicted: r.audioDelayFrames, confidence: r.confidence, minDist: r.minDist)
+        }
+    }
+
+    /// The clip with its own audio, and with the next clip's audio of the same dataset.
+    public static func pairs(_ clips: [Clip], vshift: Int) -> [PairScore] {
+        var out: [PairScore] = []
+        for ds in Set(clips.map(\.dataset)) {
+            let group = clips.filter { $0.dataset == ds }
+            for (i, c) in group.enumerated() {
+                let own = search(c, audio: energy(c, audio: c.samples, shift: 0), vshift: vshift)
+                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true, confidence: own.confidence))
+                guard group.count > 1 else { continue }
+                let other = group[(i + 1) % group.count]
+                let swapped = search(c, audio: energy(c, audio: other.samples, shift: 0), vshift: vshift)
+                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: other.path, matched: false, confidence: swapped.confidence))
+            }
+        }
+        return out
+    }
+
+    /// Area under the ROC curve of `confidence` separating matched from swapped pairs.
+    public static func auc(_ p: [PairScore]) -> Double? {
+        let pos = p.filter(\.matched).map(\.confidence), neg = p.filter { !$0.matched }.map(\.confidence)
+        guard !pos.isEmpty, !neg.isEmpty else { return nil }
+        var wins = 0.0
+        for a in pos { for b in neg { wins += a > b ? 1 : (a == b ? 0.5 : 0) } }
+        return wins / Double(pos.count * neg.count)
+    }
+
+    /// F1 of "matched" = confidence >= threshold.
+    public static func f1(_ p: [PairScore], threshold: Double) -> Double? {
+        guard !p.isEmpty else { return nil }
+        let tp = Double(p.filter { $0.matched && $0.confidence >= threshold }.count)
+        let fp = Double(p.filter { !$0.matched && $0.confidence >= threshold }.count)
+        let fn = Double(p.filter { $0.matched && $0.confidence < threshold }.count)
+        return tp == 0 ? 0 : 2 * tp / (2 * tp + fp + fn)
+    }
+
+    public static func rows(_ results: [ShiftResult], pairs: [PairScore], threshold: Double) -> [Row] {
+        let sets = Array(Set(results.map(\.dataset))).sorted() + ["all"]
+        return sets.map { ds in
+            let r = ds == "all" ? results : results.filter { $0.dataset == ds }
+            let p = ds == "all" ? pairs : pairs.filter { $0.dataset == ds }
+            let n = Double(max(1, r.count))
+            return Row(dataset: ds, clips: Set(r.map(\.clip)).count,
+                       exactAccuracy: Double(r.filter { $0.predicted == $0.shift }.count) / n,
+                       withinOneAccuracy: Double(r.filter { abs($0.predicted - $0.shift) <= 1 }.count) / n,
+                       meanAbsoluteError: r.reduce(0.0) { $0 + Double(abs($1.predicted - $1.shift)) } / n,
+                       auc: auc(p), f1: p.isEmpty ? nil : f1(p, threshold: threshold))
+        }
+    }
+}
