@@ -60,6 +60,10 @@ struct EvalSync: ParsableCommand {
                 }
             }
             FileHandle.standardError.write(Data("\n".utf8))
+            guard !clips.isEmpty else {
+                throw CLIError(description: "nothing to evaluate: \(files.count) usable clip(s) with a face, \(refused.count) refused as training clips",
+                               exitCode: 68)
+            }
             let results = clips.flatMap { SyncEvaluation.shifts($0, range: bounds[0]...bounds[1], vshift: vshift) }
             let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift) : []
             if let path = jsonl {
