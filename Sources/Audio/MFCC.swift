@@ -97,61 +97,117 @@ public final class MFCC: @unchecked Sendable {
     }
 
     public func compute(_ samples: [Float]) -> MFCCFrames {
+        let stream = MFCCStream(self)
+        var out = stream.push(samples)
+        out.values += stream.finish().values
+        return out
+    }
+
+    /// Frames `frames` of a pre-emphasised, scaled signal held in `y` from global index `offset`;
+    /// samples at or beyond `total` are the zero padding after the end.
+    func frames(_ y: UnsafeBufferPointer<Double>, offset: Int, total: Int, frames: Range<Int>) -> [Float] {
         let c = configuration
-        let count = frameCount(samples: samples.count)
-        // Pre-emphasised, scaled signal, zero-padded to cover the last frame.
-        var y = [Double](repeating: 0, count: (count - 1) * c.frameStep + c.frameLength)
-        for (i, x) in samples.enumerated() {
-            y[i] = c.inputScale * (i == 0 ? Double(x) : Double(x) - c.preemphasis * Double(samples[i - 1]))
-        }
-        var out = [Float](repeating: 0, count: count * c.coefficients)
-        y.withUnsafeBufferPointer { sig in
-            sparseWeights.withUnsafeBufferPointer { wts in
-            dct.withUnsafeBufferPointer { dct in
-            out.withUnsafeMutableBufferPointer { dst in
-                let dstBase = dst.baseAddress!
-                parallelBlocks(count: count, minimumBlock: 64) { block in
-                    let bins = c.nFFT / 2 + 1
-                    let input = fftw_alloc_real(c.nFFT)!, output = fftw_alloc_complex(bins)!
-                    defer { fftw_free(input); fftw_free(output) }
-                    let power = UnsafeMutablePointer<Double>.allocate(capacity: bins)
-                    let logMel = UnsafeMutablePointer<Double>.allocate(capacity: c.filters)
-                    defer { power.deallocate(); logMel.deallocate() }
-                    let len = min(c.frameLength, c.nFFT), invN = 1 / Double(c.nFFT)
-                    for k in len..<c.nFFT { input[k] = 0 }
-                    let z = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Double.self)
-                    for t in block {
-                        let src = sig.baseAddress! + t * c.frameStep
+        var out = [Float](repeating: 0, count: frames.count * c.coefficients)
+        sparseWeights.withUnsafeBufferPointer { wts in
+        dct.withUnsafeBufferPointer { dct in
+        out.withUnsafeMutableBufferPointer { dst in
+            let dstBase = dst.baseAddress!
+            parallelBlocks(count: frames.count, minimumBlock: 64) { block in
+                let bins = c.nFFT / 2 + 1
+                let input = fftw_alloc_real(c.nFFT)!, output = fftw_alloc_complex(bins)!
+                defer { fftw_free(input); fftw_free(output) }
+                let power = UnsafeMutablePointer<Double>.allocate(capacity: bins)
+                let logMel = UnsafeMutablePointer<Double>.allocate(capacity: c.filters)
+                defer { power.deallocate(); logMel.deallocate() }
+                let len = min(c.frameLength, c.nFFT), invN = 1 / Double(c.nFFT)
+                for k in len..<c.nFFT { input[k] = 0 }
+                let z = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Double.self)
+                for j in block {
+                    let start = (frames.lowerBound + j) * c.frameStep
+                    if start + len <= total {
+                        let src = y.baseAddress! + (start - offset)
                         for k in 0..<len { input[k] = src[k] }
-                        fftw_execute_dft_r2c(plan, input, output)
-                        var energy = 0.0
-                        for k in 0..<bins {
-                            let p = (z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]) * invN
-                            power[k] = p
-                            energy += p
-                        }
-                        var w = 0
-                        for j in 0..<c.filters {
-                            var s = 0.0
-                            let fb = firstBin[j], n = binCount[j]
-                            for i in 0..<n { s += wts[w + i] * power[fb + i] }
-                            w += n
-                            logMel[j] = Foundation.log(s == 0 ? Double.ulpOfOne : s)
-                        }
-                        for k in 0..<c.coefficients {
-                            var s = 0.0
-                            for j in 0..<c.filters { s += dct[k * c.filters + j] * logMel[j] }
-                            dstBase[t * c.coefficients + k] = Float(s * lift[k])
-                        }
-                        if c.appendEnergy {
-                            dstBase[t * c.coefficients] = Float(Foundation.log(energy == 0 ? Double.ulpOfOne : energy))
-                        }
+                    } else {
+                        for k in 0..<len { let g = start + k; input[k] = g < total ? y[g - offset] : 0 }
+                    }
+                    fftw_execute_dft_r2c(plan, input, output)
+                    var energy = 0.0
+                    for k in 0..<bins {
+                        let p = (z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]) * invN
+                        power[k] = p
+                        energy += p
+                    }
+                    var w = 0
+                    for f in 0..<c.filters {
+                        var acc = 0.0
+                        let fb = firstBin[f], n = binCount[f]
+                        for i in 0..<n { acc += wts[w + i] * power[fb + i] }
+                        w += n
+                        logMel[f] = Foundation.log(acc == 0 ? Double.ulpOfOne : acc)
+                    }
+                    for k in 0..<c.coefficients {
+                        var acc = 0.0
+                        for f in 0..<c.filters { acc += dct[k * c.filters + f] * logMel[f] }
+                        dstBase[j * c.coefficients + k] = Float(acc * lift[k])
+                    }
+                    if c.appendEnergy {
+                        dstBase[j * c.coefficients] = Float(Foundation.log(energy == 0 ? Double.ulpOfOne : energy))
                     }
                 }
             }
-            }
+        }
+        }
+        }
+        return out
+    }
+}
+
+/// Incremental MFCC: push chunks of any size; each frame comes out once its 25 ms have arrived, the
+/// rest (zero-padded as python_speech_features pads) at `finish()`. Equal to `MFCC.compute` for any
+/// chunking, in memory bounded by the chunk size.
+public final class MFCCStream {
+    public let mfcc: MFCC
+    private var buffer: [Double] = []
+    private var bufferStart = 0
+    private var total = 0
+    private var previous = 0.0
+    private var next = 0
+
+    public init(_ mfcc: MFCC) { self.mfcc = mfcc }
+
+    public func push(_ samples: [Float]) -> MFCCFrames {
+        let c = mfcc.configuration
+        let old = buffer.count, isFirst = total == 0, k = c.preemphasis, scale = c.inputScale
+        buffer.append(contentsOf: repeatElement(0, count: samples.count))
+        var prev = previous
+        buffer.withUnsafeMutableBufferPointer { b in
+            samples.withUnsafeBufferPointer { x in
+                for i in 0..<x.count {
+                    let v = Double(x[i])
+                    b[old + i] = scale * (isFirst && i == 0 ? v : v - k * prev)
+                    prev = v
+                }
             }
         }
-        return MFCCFrames(coefficients: c.coefficients, values: out)
+        previous = prev
+        total += samples.count
+        var end = next
+        while end * c.frameStep + c.frameLength <= total { end += 1 }
+        return emit(upTo: end)
+    }
+
+    public func finish() -> MFCCFrames { emit(upTo: mfcc.frameCount(samples: total)) }
+
+    private func emit(upTo end: Int) -> MFCCFrames {
+        let c = mfcc.configuration
+        guard end > next else { return MFCCFrames(coefficients: c.coefficients, values: []) }
+        let values = buffer.withUnsafeBufferPointer { mfcc.frames($0, offset: bufferStart, total: total, frames: next..<end) }
+        next = end
+        let keep = next * c.frameStep
+        if keep - bufferStart > 1 << 14 {
+            buffer.removeFirst(keep - bufferStart)
+            bufferStart = keep
+        }
+        return MFCCFrames(coefficients: c.coefficients, values: values)
     }
 }

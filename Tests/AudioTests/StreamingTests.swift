@@ -83,3 +83,20 @@ final class StreamingTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["x.npy"])
     }
 }
+
+final class MFCCStreamingTests: XCTestCase {
+    func testChunkedMFCCEqualsWhole() {
+        let x: [Float] = (0..<23_457).map { 0.4 * sin(Float($0) * 0.013) * sin(Float($0) * 0.0009) }
+        let mfcc = MFCC()
+        let whole = mfcc.compute(x)
+        XCTAssertEqual(whole.count, mfcc.frameCount(samples: x.count))
+        for chunk in [1, 150, 400, 4001] {
+            let s = MFCCStream(mfcc)
+            var values: [Float] = []
+            var i = 0
+            while i < x.count { values += s.push(Array(x[i..<min(x.count, i + chunk)])).values; i += chunk }
+            values += s.finish().values
+            XCTAssertEqual(values, whole.values, "chunk \(chunk)")
+        }
+    }
+}
