@@ -99,16 +99,23 @@ public final class FaceTracker {
             lastDetectionFrame = frame
             for d in detector.detect(image).prefix(options.maxFaces) {
                 let box = FaceDetection(score: d.score, x: d.x, y: d.y, width: d.width, height: d.height, keypoints: [])
-                if observations.contains(where: { box.iou(boxDetection($0.box)) > 0.3 }) { continue }
+                // Already followed this frame: overlapping box, or the detection's nose keypoint on a tracked nose.
+                let nose = SIMD2(d.keypoints[2][0], d.keypoints[2][1])
+                if observations.contains(where: { box.iou(boxDetection($0.box)) > 0.3 || noseDistance($0, nose) < 0.5 }) { continue }
                 guard observations.count < options.maxFaces else { break }
                 let lm = landmarker.landmarks(in: image, region: FaceLandmarker.region(for: d))
                 guard lm.presence >= options.minPresence, lm.interOcularDistance > 2 else { continue }
                 let b = lm.bounds
                 let here = FaceDetection(score: 0, x: b.x, y: b.y, width: b.width, height: b.height, keypoints: [])
                 // A face lost a few frames ago comes back under its own id.
+                // Identity: box overlap, less the nose-tip distance in inter-ocular units.
+                let noseHere = SIMD2(Double(lm.points[FaceMeshIndex.noseTip].x), Double(lm.points[FaceMeshIndex.noseTip].y))
+                func affinity(_ t: Track) -> Double {
+                    boxDetection(t.lastObservation.box).iou(here) - 0.2 * noseDistance(t.lastObservation, noseHere)
+                }
                 let resumed = tracks.filter { $0.lastFrame < frame && frame - $0.lastFrame - 1 <= options.maxGap }
-                    .max { boxDetection($0.lastObservation.box).iou(here) < boxDetection($1.lastObservation.box).iou(here) }
-                if let t = resumed, boxDetection(t.lastObservation.box).iou(here) > 0.3 {
+                    .max { affinity($0) < affinity($1) }
+                if let t = resumed, affinity(t) > 0.2 {
                     fillGap(t, until: frame, landmarks: lm)
                     observations.append(accept(lm, into: t, frame: frame, time: time))
                 } else {
@@ -133,6 +140,15 @@ public final class FaceTracker {
     public func finish() -> [FrameFaces] {
         defer { pending.removeAll(); tracks.removeAll() }
         return pending
+    }
+
+    /// Distance from an observation's nose tip to `p`, in its inter-ocular distances.
+    private func noseDistance(_ o: FaceObservation, _ p: SIMD2<Double>) -> Double {
+        let n = o.landmarks[FaceMeshIndex.noseTip]
+        let r = (o.landmarks[33] + o.landmarks[133]) / 2, l = (o.landmarks[362] + o.landmarks[263]) / 2
+        let iod = max(1, Double(((l.x - r.x) * (l.x - r.x) + (l.y - r.y) * (l.y - r.y)).squareRoot()))
+        let dx = Double(n.x) - p.x, dy = Double(n.y) - p.y
+        return (dx * dx + dy * dy).squareRoot() / iod
     }
 
     private func boxDetection(_ b: [Double]) -> FaceDetection {
