@@ -54,3 +54,5 @@ ff -i "$shared/grid/s1/bbaf2n.mpg" -i "$shared/grid/mixed/lbbc2a.mpg" \
 ff -i "$shared/grid/s1/bbaf2n.mpg" -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_talk.mp4"
 ff -i "$shared/grid/s1/bbaf2n.mpg" -itsoffset 0.2 -i "$shared/grid/s1/bbaf2n.mpg" -map 0:v -map 1:a \
    -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_talk_audio_late200.mp4"
+# A talking face with a silent audio track (the no-speech verdict).
+ff -i "$out/grid_face.mp4" -f lavfi -i "anullsrc=r=48000:cl=mono" -map 0:v -map 1:a -c:v copy -c:a aac -shortest "$out/grid_face_silent.mp4"
