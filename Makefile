@@ -1,5 +1,5 @@
 # Entry points. `make example` and `make test` are the README's two commands.
-EXAMPLE ?= fixtures/media/sync_h264_aac.mp4
+EXAMPLE ?= fixtures/media/grid_talk_audio_late200.mp4
 
 .PHONY: deps build example test bench bench-media clean
 
@@ -11,6 +11,7 @@ build: deps
 
 example: build
 	.build/release/lipsync probe $(EXAMPLE)
+	.build/release/lipsync offset $(EXAMPLE)
 
 test: deps
 	swift build --build-tests
