@@ -182,39 +182,32 @@ struct NNBench: ParsableCommand {
             return t
         }
         var ours: [String: (Double, Double, Int)] = [:]
+        /// Times inference and a train step (forward, backward of `loss`, Adam) of one network.
+        func measure(_ name: String, parameters: [Parameter], setTraining: (Bool) -> Void, forward: () -> Void, backward: () -> Void) {
+            setTraining(false)
+            let fwd = timed(forward)
+            setTraining(true)
+            let adam = Adam(parameters: parameters, learningRate: 1e-4)
+            let step = timed { adam.zeroGrad(); forward(); backward(); adam.update() }
+            ours[name] = (fwd, step, parameters.reduce(0) { $0 + $1.value.count })
+        }
         if only.isEmpty || only == "syncnet" {
             let net = Wav2LipReference.SyncNet(rng: &rng)
             let mel = randomInput([64, 1, 80, 16]), face = randomInput([64, 15, 48, 96])
-            net.setTraining(false)
-            let fwd = timed { _ = net.forward(mel: mel, face: face) }
-            net.setTraining(true)
-            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
             let da = Tensor(shape: [64, 512]), df = Tensor(shape: [64, 512])
-            let step = timed {
-                adam.zeroGrad()
-                let (a, f) = net.forward(mel: mel, face: face)
-                da.copy(from: f); df.copy(from: a)     // d/da sum(a*f) = f
-                net.backward(audio: da, face: df)
-                adam.update()
-            }
-            ours["syncnet"] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
+            var last: (audio: Tensor, face: Tensor)?
+            // Loss sum(a * f): d/da = f, d/df = a.
+            measure("syncnet", parameters: net.parameters, setTraining: net.setTraining,
+                    forward: { last = net.forward(mel: mel, face: face) },
+                    backward: { da.copy(from: last!.face); df.copy(from: last!.audio); net.backward(audio: da, face: df) })
         }
         if only.isEmpty || only == "generator" {
             let net = Wav2LipReference.Generator(rng: &rng)
             let mel = randomInput([16, 1, 80, 16]), face = randomInput([16, 6, 96, 96])
-            net.setTraining(false)
-            let fwd = timed { _ = net.forward(mel: mel, face: face) }
-            net.setTraining(true)
-            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
             let dy = Tensor(shape: [16, 3, 96, 96])
             dy.fill(1 / Float(dy.count))
-            let step = timed {
-                adam.zeroGrad()
-                _ = net.forward(mel: mel, face: face)
-                net.backward(dy)
-                adam.update()
-            }
-            ours["generator"] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
+            measure("generator", parameters: net.parameters, setTraining: net.setTraining,
+                    forward: { _ = net.forward(mel: mel, face: face) }, backward: { net.backward(dy) })
         }
         var peer: [String: (Double, Double)] = [:]
         var torchVersion = "-"

@@ -180,8 +180,7 @@ public final class Conv2d: Layer {
                 if fast3x3 { Self.depthwise3x3(src, dst, wc, bias: bd?[c] ?? 0, g, zeros: zeros); continue }
                 dst.update(repeating: bd?[c] ?? 0, count: g.hwo)
                 for kx in 0..<g.kw {
-                    let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
-                    let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+                    let valid = g.validColumns(kx: kx), lo = valid.lowerBound, hi = valid.upperBound
                     if lo >= hi { continue }
                     for oy in 0..<g.ho {
                         let row = dst + oy * g.wo

@@ -4,6 +4,12 @@ struct ConvGeometry {
     var h, w, kh, kw, sh, sw, ph, pw, ho, wo: Int
     var hwo: Int { ho * wo }
     var kernelArea: Int { kh * kw }
+
+    /// Output columns whose input column (for kernel column kx) lies inside the image.
+    func validColumns(kx: Int) -> Range<Int> {
+        let lo = max(0, (pw - kx + sw - 1) / sw)
+        return lo..<min(wo, max(lo, (w + pw - kx + sw - 1) / sw))
+    }
 }
 
 /// Runs inside one worker (convolutions parallelise over images). Unfolds `channels` channels (from `channelOffset`) of `batch` images starting at `first` into
@@ -16,8 +22,7 @@ func im2col(_ x: Tensor, first: Int, batch: Int, channelOffset: Int, channels: I
         for k in 0..<(channels * g.kernelArea) {
             let ci = k / g.kernelArea, ky = (k / g.kw) % g.kh, kx = k % g.kw
             // Output columns whose input column is inside the image: lo..<hi.
-            let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
-            let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+            let valid = g.validColumns(kx: kx), lo = valid.lowerBound, hi = valid.upperBound
             for b in 0..<batch {
                 let src = xData + ((first + b) * C + channelOffset + ci) * plane
                 let dst = col + k * cols + b * g.hwo
@@ -48,8 +53,7 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
         for ci in 0..<channels {
             for r in 0..<g.kernelArea {
                 let k = ci * g.kernelArea + r, ky = r / g.kw, kx = r % g.kw
-                let lo = max(0, (g.pw - kx + g.sw - 1) / g.sw)
-                let hi = min(g.wo, max(lo, (g.w + g.pw - kx + g.sw - 1) / g.sw))
+                let valid = g.validColumns(kx: kx), lo = valid.lowerBound, hi = valid.upperBound
                 for b in 0..<batch {
                     let dst = dxData + ((first + b) * C + channelOffset + ci) * plane
                     let src = col + k * cols + b * g.hwo

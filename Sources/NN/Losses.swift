@@ -31,25 +31,23 @@ public enum Loss {
     }
 
     public static func l1(_ x: Tensor, target: Tensor, grad: Tensor) -> Float {
-        grad.reshape(x.shape)
-        var sum: Double = 0
-        let inv = 1 / Float(x.count)
-        for i in 0..<x.count {
-            let d = x.data[i] - target.data[i]
-            sum += Double(abs(d))
-            grad.data[i] = d > 0 ? inv : (d < 0 ? -inv : 0)
-        }
-        return Float(sum / Double(x.count))
+        elementwise(x, target, grad) { d in (abs(d), d > 0 ? 1 : (d < 0 ? -1 : 0)) }
     }
 
     public static func mse(_ x: Tensor, target: Tensor, grad: Tensor) -> Float {
+        elementwise(x, target, grad) { d in (d * d, 2 * d) }
+    }
+
+    /// Mean of f(x - target).loss, with grad = f(x - target).derivative / count.
+    private static func elementwise(_ x: Tensor, _ target: Tensor, _ grad: Tensor, _ f: (Float) -> (loss: Float, derivative: Float)) -> Float {
+        precondition(x.count == target.count, "loss: shapes \(x.shape) and \(target.shape) differ")
         grad.reshape(x.shape)
         var sum: Double = 0
         let inv = 1 / Float(x.count)
         for i in 0..<x.count {
-            let d = x.data[i] - target.data[i]
-            sum += Double(d * d)
-            grad.data[i] = 2 * d * inv
+            let (l, d) = f(x.data[i] - target.data[i])
+            sum += Double(l)
+            grad.data[i] = d * inv
         }
         return Float(sum / Double(x.count))
     }
