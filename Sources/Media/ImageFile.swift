@@ -33,8 +33,7 @@ public enum ImageFile {
         }
         var pkt: UnsafeMutablePointer<AVPacket>? = av_packet_alloc()
         defer { av_packet_free(&pkt) }
-        guard avcodec_send_frame(ctx, frame) >= 0, avcodec_send_frame(ctx, nil) >= 0 || true,
-              avcodec_receive_packet(ctx, pkt) >= 0 else {
+        guard avcodec_send_frame(ctx, frame) >= 0, avcodec_receive_packet(ctx, pkt) >= 0 else {
             throw MediaError.encodeFailed(path: path, reason: "PNG encoding failed")
         }
         let data = Data(bytes: pkt!.pointee.data, count: Int(pkt!.pointee.size))

@@ -127,13 +127,13 @@ public enum FaceCrop {
         let cx = min(max(x, 0), Double(img.width - 1)), cy = min(max(y, 0), Double(img.height - 1))
         let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, img.width - 1), y1 = min(y0 + 1, img.height - 1)
         let fx = cx - Double(x0), fy = cy - Double(y0)
-        var out: [UInt8] = [0, 0, 0]
-        for ch in 0..<3 {
-            let a = Double(img.pixels[(y0 * img.width + x0) * 3 + ch]), b = Double(img.pixels[(y0 * img.width + x1) * 3 + ch])
-            let c = Double(img.pixels[(y1 * img.width + x0) * 3 + ch]), d = Double(img.pixels[(y1 * img.width + x1) * 3 + ch])
-            out[ch] = UInt8(((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).rounded())
+        let a = (y0 * img.width + x0) * 3, b = (y0 * img.width + x1) * 3, c = (y1 * img.width + x0) * 3, d = (y1 * img.width + x1) * 3
+        func mix(_ ch: Int) -> UInt8 {
+            let top = Double(img.pixels[a + ch]) * (1 - fx) + Double(img.pixels[b + ch]) * fx
+            let bottom = Double(img.pixels[c + ch]) * (1 - fx) + Double(img.pixels[d + ch]) * fx
+            return UInt8((top * (1 - fy) + bottom * fy).rounded())
         }
-        return (out[0], out[1], out[2])
+        return (mix(0), mix(1), mix(2))
     }
 
     static func bilinear(_ m: [Float], _ size: Int, _ x: Double, _ y: Double) -> Float {
