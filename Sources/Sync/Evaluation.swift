@@ -53,10 +53,9 @@ public enum SyncEvaluation {
 
     public static func load(_ path: String) throws -> Clip? {
         let s = try SyncSignals.gather(video: path)
-        guard let longest = s.mouth.max(by: { $0.value.values.count < $1.value.values.count }) else { return nil }
-        var mouth = [Double](repeating: .nan, count: s.frameCount)
-        for (k, v) in longest.value.values.enumerated() where longest.value.start + k < mouth.count { mouth[longest.value.start + k] = v }
-        return Clip(path: path, dataset: dataset(of: path), fps: s.fps, mouth: mouth, samples: try AudioReader.decodeAll(path: path))
+        guard let longest = s.mouth.max(by: { $0.value.values.count < $1.value.values.count }),
+              let grid = s.mouthOnGrid(track: longest.key) else { return nil }
+        return Clip(path: path, dataset: dataset(of: path), fps: s.fps, mouth: grid.values, samples: try AudioReader.decodeAll(path: path))
     }
 
     /// Speech energy per frame of `samples` moved `shift` frames later (positive: audio late).
@@ -65,14 +64,7 @@ public enum SyncEvaluation {
         var moved = samples
         if n > 0 { moved = [Float](repeating: 0, count: n) + samples.dropLast(min(n, samples.count)) }
         if n < 0 { moved = Array(samples.dropFirst(min(-n, samples.count))) + [Float](repeating: 0, count: min(-n, samples.count)) }
-        let mel = MelSpectrogram().compute(moved)
-        let perColumn = (0..<mel.count).map { t in (5..<60).reduce(0.0) { $0 + Double(mel[column: t, band: $1]) } / 55 }
-        return (0..<c.mouth.count).map { i in
-            let lo = MelFrames.windowStart(frame: i, fps: c.fps), hi = max(lo + 1, MelFrames.windowStart(frame: i + 1, fps: c.fps))
-            guard lo < perColumn.count else { return .nan }
-            let s = perColumn[lo..<min(hi, perColumn.count)]
-            return s.reduce(0, +) / Double(s.count)
-        }
+        return SpeechEnergy.perFrame(SpeechEnergy.perColumn(SpeechEnergy.mel.compute(moved)), fps: c.fps, frames: c.mouth.count)
     }
 
     static func search(_ c: Clip, audio: [Double], vshift: Int) -> TrackOffset {

@@ -3,17 +3,6 @@ import Foundation
 import Media
 import Vision
 
-public enum SyncError: Error, CustomStringConvertible {
-    case noTrack(path: String, minimumSeconds: Double)
-    case modelUnavailable(String)
-    public var description: String {
-        switch self {
-        case .noTrack(let p, let s): return "\(p): no face track of at least \(String(format: "%.1f", s)) s"
-        case .modelUnavailable(let m): return m
-        }
-    }
-}
-
 /// Per-frame signals of a video, gathered in one streaming pass: for every face track its mouth
 /// opening per frame, and the speech energy of the audio under each frame. Frame i is the constant-
 /// rate grid frame at i / fps, and its audio is the mel columns from Int(i * 80 / fps) up to the next
@@ -56,35 +45,49 @@ public struct SyncSignals: Sendable {
     /// Speech-band energy per video frame, streamed through the mel front end.
     public static func speechEnergy(path: String, fps: Double, frames: Int) throws -> [Double] {
         let reader = try AudioReader(path: path)
-        let stream = MelStream(MelSpectrogram())
+        let stream = MelStream(SpeechEnergy.mel)
         var perColumn: [Double] = []
-        func add(_ m: MelFrames) {
-            for t in 0..<m.count {
-                var s = 0.0
-                for b in 5..<60 { s += Double(m[column: t, band: b]) }
-                perColumn.append(s / 55)
-            }
-        }
-        while let chunk = try reader.read(maxSamples: 160_000) { add(stream.push(chunk)) }
-        add(stream.finish())
-        return (0..<frames).map { i in
-            let lo = MelFrames.windowStart(frame: i, fps: fps), hi = max(lo + 1, MelFrames.windowStart(frame: i + 1, fps: fps))
-            guard lo < perColumn.count else { return .nan }
-            let slice = perColumn[lo..<min(hi, perColumn.count)]
-            return slice.reduce(0, +) / Double(slice.count)
-        }
+        while let chunk = try reader.read(maxSamples: 160_000) { perColumn += SpeechEnergy.perColumn(stream.push(chunk)) }
+        perColumn += SpeechEnergy.perColumn(stream.finish())
+        return SpeechEnergy.perFrame(perColumn, fps: fps, frames: frames)
+    }
+
+    /// One track's mouth opening laid on the whole frame grid (NaN outside the track), so shifted
+    /// audio may reach beyond the track's ends.
+    public func mouthOnGrid(track id: Int) -> (frames: Range<Int>, values: [Double])? {
+        guard let (start, values) = mouth[id] else { return nil }
+        var full = [Double](repeating: .nan, count: max(frameCount, start + values.count))
+        for (k, v) in values.enumerated() { full[start + k] = v }
+        return (start..<(start + values.count), full)
     }
 
     /// Offsets for every track with at least `minimumSeconds` of measured frames.
     public func offsets(vshift: Int, minimumSeconds: Double = 1.0) -> [TrackOffset] {
         mouth.keys.sorted().compactMap { id in
-            let (start, values) = mouth[id]!
-            guard Double(values.filter { !$0.isNaN }.count) >= minimumSeconds * fps else { return nil }
-            // The track on the whole frame grid, so shifted audio may reach beyond its ends.
-            var full = [Double](repeating: .nan, count: max(frameCount, start + values.count))
-            for (k, v) in values.enumerated() { full[start + k] = v }
-            return CorrelationOffset.estimate(track: id, frames: start..<(start + values.count), mouth: full, audio: audio,
-                                              fps: fps, vshift: vshift)
+            guard let (frames, full) = mouthOnGrid(track: id),
+                  Double(full.filter { !$0.isNaN }.count) >= minimumSeconds * fps else { return nil }
+            return CorrelationOffset.estimate(track: id, frames: frames, mouth: full, audio: audio, fps: fps, vshift: vshift)
+        }
+    }
+}
+
+/// The audio feature the correlation method compares with the mouth: mean normalised log-mel over
+/// bands 5-60 (about 150 Hz - 4 kHz), averaged over each video frame's mel columns.
+enum SpeechEnergy {
+    /// One spectrogram configuration for every caller: its FFT plan and filterbank are built once.
+    static let mel = MelSpectrogram()
+
+    static func perColumn(_ m: MelFrames) -> [Double] {
+        (0..<m.count).map { t in (5..<60).reduce(0.0) { $0 + Double(m[column: t, band: $1]) } / 55 }
+    }
+
+    /// Frame i averages columns Int(i * 80 / fps) up to the next frame's (at least one); NaN past the end.
+    static func perFrame(_ perColumn: [Double], fps: Double, frames: Int) -> [Double] {
+        (0..<frames).map { i in
+            let lo = MelFrames.windowStart(frame: i, fps: fps), hi = max(lo + 1, MelFrames.windowStart(frame: i + 1, fps: fps))
+            guard lo < perColumn.count else { return .nan }
+            let slice = perColumn[lo..<min(hi, perColumn.count)]
+            return slice.reduce(0, +) / Double(slice.count)
         }
     }
 }
