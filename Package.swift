@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Parallel"),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
-        .target(name: "NN", dependencies: ["COpenBLAS", "Parallel"]),
+        .target(name: "NN", dependencies: ["COpenBLAS"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),
         .target(name: "Sync", dependencies: ["Media", "Audio", "Vision"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [

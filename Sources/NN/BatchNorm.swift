@@ -1,4 +1,3 @@
-import Parallel
 
 /// BatchNorm2d, PyTorch semantics: batch statistics (biased variance) in training, running
 /// statistics (momentum 0.1, unbiased variance) in inference.
@@ -36,7 +35,7 @@ public final class BatchNorm2d: Layer {
         let train = training, eps = eps, mom = momentum
         invStd.withUnsafeMutableBufferPointer { inv in
             let invp = inv.baseAddress!
-            parallelBlocks(count: C, minimumBlock: 1) { chans in
+            Compute.partition(C) { _, chans in
                 for c in chans {
                     var mean: Float, istd: Float
                     if train {
@@ -78,7 +77,7 @@ public final class BatchNorm2d: Layer {
         let gg = gamma.grad.data, gb = beta.grad.data, train = training
         invStd.withUnsafeBufferPointer { inv in
             let invp = inv.baseAddress!
-            parallelBlocks(count: C, minimumBlock: 1) { chans in
+            Compute.partition(C) { _, chans in
                 for c in chans {
                     var sdy: Float = 0, sdyx: Float = 0
                     for n in 0..<N {

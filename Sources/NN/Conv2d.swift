@@ -1,4 +1,3 @@
-import Parallel
 
 /// 2-D convolution, PyTorch semantics: weight [Cout, Cin/groups, kh, kw], symmetric zero padding.
 /// Paths: grouped im2col + sgemm over a whole batch chunk; 1x1 stride-1 as a plain sgemm per image;
@@ -152,7 +151,7 @@ public final class Conv2d: Layer {
     private func prefillBias(_ y: Tensor, _ g: ConvGeometry) {
         guard let b = bias?.value.data else { return }
         let yd = y.data, oc = outChannels, hw = g.hwo
-        parallelBlocks(count: y.n * oc, minimumBlock: 16) { planes in
+        Compute.forEachBlock(y.n * oc, minimum: 16) { planes in
             for p in planes { (yd + p * hw).update(repeating: b[p % oc], count: hw) }
         }
     }
@@ -335,7 +334,7 @@ public final class Conv2d: Layer {
     private func depthwiseBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry) {
         let wd = weight.value.data, gw = weight.grad.data, C = inChannels, N = x.n
         let xd = x.data, dyd = dy.data, dxd = dx.data
-        parallelBlocks(count: C, minimumBlock: 1) { chans in
+        Compute.partition(C) { _, chans in
             for c in chans {
                 let wc = wd + c * g.kernelArea, gwc = gw + c * g.kernelArea
                 for n in 0..<N {
