@@ -1,4 +1,5 @@
 import Foundation
+import Media
 
 /// Minimal NumPy `.npy` (format 1.0) I/O for little-endian float32/float64 arrays.
 public enum NumpyFile {
@@ -90,8 +91,7 @@ public final class NumpyStreamWriter {
 
     public init(path: String) throws {
         self.path = path
-        let url = URL(fileURLWithPath: path)
-        tempPath = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial.\(getpid())").path
+        tempPath = AtomicOutput.temporaryPath(for: path)
         guard FileManager.default.createFile(atPath: tempPath, contents: NumpyFile.header(shape: [0], fortranOrder: false)),
               let h = FileHandle(forUpdatingAtPath: tempPath) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
@@ -103,7 +103,7 @@ public final class NumpyStreamWriter {
     deinit {
         if !done {
             try? handle.close()
-            try? FileManager.default.removeItem(atPath: tempPath)
+            AtomicOutput.discard(tempPath)
         }
     }
 
@@ -120,7 +120,6 @@ public final class NumpyStreamWriter {
         try handle.write(contentsOf: NumpyFile.header(shape: shape, fortranOrder: fortranOrder))
         try handle.close()
         done = true
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: tempPath, toPath: path)
+        try AtomicOutput.commit(tempPath, to: path)
     }
 }

@@ -102,8 +102,7 @@ final class JSONStreamWriter {
 
     init(path: String, header: [String: String]) throws {
         self.path = path
-        let url = URL(fileURLWithPath: path)
-        temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial.\(getpid())").path
+        temp = AtomicOutput.temporaryPath(for: path)
         guard FileManager.default.createFile(atPath: temp, contents: nil), let h = FileHandle(forWritingAtPath: temp) else {
             throw MediaError.unwritableOutput(path: path, reason: "cannot create file")
         }
@@ -119,7 +118,7 @@ final class JSONStreamWriter {
     }
 
     deinit {
-        if !done { try? handle.close(); try? FileManager.default.removeItem(atPath: temp) }
+        if !done { try? handle.close(); AtomicOutput.discard(temp) }
     }
 
     struct Frame: Encodable { var frame: Int; var time: Double; var sceneCut: Bool; var faces: [Face] }
@@ -145,7 +144,6 @@ final class JSONStreamWriter {
         try handle.write(contentsOf: Data("\n]}\n".utf8))
         try handle.close()
         done = true
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temp, toPath: path)
+        try AtomicOutput.commit(temp, to: path)
     }
 }

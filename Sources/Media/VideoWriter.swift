@@ -92,9 +92,7 @@ public final class VideoWriter {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             throw MediaError.unwritableOutput(path: path, reason: "is a directory")
         }
-        let ext = url.pathExtension.isEmpty ? "mp4" : url.pathExtension
-        tempPath = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.deletingPathExtension().lastPathComponent).partial.\(getpid()).\(ext)").path
+        tempPath = AtomicOutput.temporaryPath(for: path)
         do {
             try setUp(options: options)
         } catch {
@@ -363,8 +361,7 @@ public final class VideoWriter {
             let rc = av_write_trailer(oc)
             guard rc >= 0 else { throw fail("cannot finalise container: \(FF.errorString(rc))") }
             avio_closep(&oc!.pointee.pb)
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: tempPath, toPath: path)
+            try AtomicOutput.commit(tempPath, to: path)
         } catch let e as MediaError {
             cleanUp()
             throw e
@@ -397,6 +394,6 @@ public final class VideoWriter {
     /// Drops everything and deletes the temporary file; the target path is never touched.
     private func cleanUp() {
         releaseCodecs()
-        if FileManager.default.fileExists(atPath: tempPath) { try? FileManager.default.removeItem(atPath: tempPath) }
+        AtomicOutput.discard(tempPath)
     }
 }
