@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
         .target(name: "NN", dependencies: ["COpenBLAS"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),
-        .target(name: "Sync", dependencies: ["Media", "Audio", "Vision"]),
+        .target(name: "Sync", dependencies: ["Media", "Audio", "NN", "Vision"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
             "Media", "Audio", "NN", "Vision", "Sync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "AudioTests", dependencies: ["Audio", "Media"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "Media", "NN"]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "Media"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Media", "Audio", "NN"]),
     ]
 )

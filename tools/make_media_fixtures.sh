@@ -56,3 +56,11 @@ ff -i "$shared/grid/s1/bbaf2n.mpg" -itsoffset 0.2 -i "$shared/grid/s1/bbaf2n.mpg
    -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/grid_talk_audio_late200.mp4"
 # A talking face with a silent audio track (the no-speech verdict).
 ff -i "$out/grid_face.mp4" -f lavfi -i "anullsrc=r=48000:cl=mono" -map 0:v -map 1:a -c:v copy -c:a aac -shortest "$out/grid_face_silent.mp4"
+# Unseen speakers (never trained on; docs/data-split.tsv) with audio 200 ms late, for the learned
+# model's tests: GRID s5 at 25 fps, and the same clip converted to 30 fps (a non-25 fps grid:
+# 200 ms is 6 frames there).
+ff -i "$shared/grid/mixed/lbax4n.mpg" -itsoffset 0.2 -i "$shared/grid/mixed/lbax4n.mpg" -map 0:v -map 1:a \
+   -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/unseen_talk_audio_late200.mp4"
+ff -i "$shared/grid/mixed/lbax4n.mpg" -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/unseen_talk.mp4"
+ff -i "$shared/grid/mixed/lbax4n.mpg" -itsoffset 0.2 -i "$shared/grid/mixed/lbax4n.mpg" -map 0:v -map 1:a \
+   -vf fps=30 -c:v libx264 -preset veryfast -crf 30 -c:a aac -b:a 48k "$out/unseen_talk_30fps_audio_late200.mp4"

@@ -12,10 +12,9 @@ struct Detect: ParsableCommand {
         speech does not belong to this face), no-face (12), no-speech (13: energy voice-activity
         detection finds speech in under 10 % of frames). Per track and overall (the longest track).
 
-        Method `correlation` only, for now, with thresholds calibrated on held-out GRID s1: at its
-        5 % false-alarm rate it catches only 7-9 % of swapped speech, and in-sync clips read as offset
-        8 % (GRID) to 26 % (unseen speakers) of the time (docs/sync.md). Treat `mismatched` as weak
-        evidence until the learned model ships.
+        The mismatch threshold of each method is the 5th percentile of its confidence on matched
+        held-out GRID s1 clips (5 % false alarms there); the rates it gives on unseen speakers are in
+        docs/sync.md.
 
         Examples:
           lipsync detect clip.mp4 && echo ok
@@ -26,15 +25,13 @@ struct Detect: ParsableCommand {
     @Argument(help: "Video with one or more faces.") var video: String
     @Option(help: "Judge this audio against the video instead of its own.") var audio: String?
     @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
+    @Option(help: "How to score alignment: learned or correlation.") var method: SyncMethod = .learned
     @Flag(help: "Print JSON for machines.") var json = false
 
     func run() throws {
         var verdict = SyncVerdict.inSync
         try reportingErrors {
-            let signals: SyncSignals
-            do { signals = try SyncSignals.gather(video: video, audioPath: audio) } catch let e as VisionError {
-                throw CLIError(description: "\(e)", exitCode: 70)
-            }
+            let signals = try gatherSignals(video: video, audio: audio, method: method, vshift: vshift)
             let report = SyncDetector().judge(signals, vshift: vshift)
             verdict = report.verdict
             if json { try printJSON(report); return }

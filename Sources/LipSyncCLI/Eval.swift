@@ -29,7 +29,9 @@ struct EvalSync: ParsableCommand {
     @Option(help: "Shift range in frames, as FROM:TO.") var shifts = "-15:15"
     @Option(help: "Largest shift searched, in frames.") var vshift = 15
     @Flag(help: "Also score each clip against another clip's audio.") var swap = false
-    @Option(help: "Confidence at or above which a pair counts as matched, for F1.") var threshold = 0.2
+    @Option(help: "How to score alignment: learned or correlation.") var method: SyncMethod = .learned
+    @Option(help: "Confidence at or above which a pair counts as matched, for F1 (default: the detector's threshold for the method).")
+    var threshold: Double?
     @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
     @Option(help: "Write one JSON line per clip and shift here.") var jsonl: String?
     @Flag(help: "Print the table as JSON.") var json = false
@@ -52,10 +54,12 @@ struct EvalSync: ParsableCommand {
             let refused = files.filter { f in training.contains { f.hasSuffix($0) } }
             if !refused.isEmpty { FileHandle.standardError.write(Data("skipping \(refused.count) training clip(s)\n".utf8)) }
             files.removeAll { refused.contains($0) }
+            let model = method == .learned ? try loadSyncModel() : nil
+            let threshold = self.threshold ?? SyncDetector().mismatchConfidence[method.rawValue] ?? 0
             var clips: [SyncEvaluation.Clip] = []
             for (i, f) in files.enumerated() {
                 FileHandle.standardError.write(Data("\r[\(i + 1)/\(files.count)] \(f)".utf8))
-                if let c = try SyncEvaluation.load(f) { clips.append(c) } else {
+                if let c = try SyncEvaluation.load(f, model: model) { clips.append(c) } else {
                     FileHandle.standardError.write(Data("\n\(f): no face, skipped\n".utf8))
                 }
             }
@@ -64,8 +68,13 @@ struct EvalSync: ParsableCommand {
                 throw CLIError(description: "nothing to evaluate: \(files.count) usable clip(s) with a face, \(refused.count) refused as training clips",
                                exitCode: 68)
             }
-            let results = clips.flatMap { SyncEvaluation.shifts($0, range: bounds[0]...bounds[1], vshift: vshift) }
-            let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift) : []
+            var results: [SyncEvaluation.ShiftResult] = []
+            for (i, c) in clips.enumerated() {
+                FileHandle.standardError.write(Data("\rsearching \(i + 1)/\(clips.count)   ".utf8))
+                results += SyncEvaluation.shifts(c, range: bounds[0]...bounds[1], vshift: vshift, model: model)
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift, model: model) : []
             if let path = jsonl {
                 let enc = JSONEncoder()
                 enc.keyEncodingStrategy = .convertToSnakeCase
@@ -79,7 +88,7 @@ struct EvalSync: ParsableCommand {
             }
             let rows = SyncEvaluation.rows(results, pairs: pairs, threshold: threshold)
             if json { try printJSON(rows); return }
-            print("method correlation, shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
+            print("method \(method.rawValue), shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
             print("dataset        clips  exact   ±1      MAE    AUC     F1@\(threshold)")
             for r in rows {
                 let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)

@@ -14,7 +14,7 @@ struct LipSync: ParsableCommand {
         Errors print one line naming the file and the problem; exit codes are listed in docs/cli.md.
         """,
         version: version,
-        subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, Eval.self]
+        subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, Eval.self, Train.self]
     )
 }
 

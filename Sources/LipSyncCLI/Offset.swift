@@ -1,11 +1,37 @@
 import ArgumentParser
 import Foundation
 import Media
+import NN
 import Sync
 import Vision
 
 enum SyncMethod: String, ExpressibleByArgument, CaseIterable {
-    case correlation
+    case learned, correlation
+}
+
+/// The shipped sync model (Models/sync.safetensors, or $LIPSYNC_MODELS).
+func loadSyncModel() throws -> SyncNet {
+    do {
+        return try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
+    } catch let e as VisionError {
+        throw CLIError(description: "\(e)", exitCode: 70)
+    } catch let e as SafetensorsFile.Error {
+        throw CLIError(description: e.description, exitCode: 70)
+    }
+}
+
+/// Tracks faces and scores sync in one pass over the video (and one over the audio).
+func gatherSignals(video: String, audio: String?, method: SyncMethod, vshift: Int) throws -> SyncSignals {
+    let model = method == .learned ? try loadSyncModel() : nil
+    do {
+        let s = try SyncSignals.gather(video: video, audioPath: audio, model: model, vshift: vshift) { n in
+            if n % 250 == 0 && n > 0 { FileHandle.standardError.write(Data("\r\(n) frames".utf8)) }
+        }
+        FileHandle.standardError.write(Data("\r".utf8))
+        return s
+    } catch let e as VisionError {
+        throw CLIError(description: "\(e)", exitCode: 70)
+    }
 }
 
 struct Offset: ParsableCommand {
@@ -17,9 +43,11 @@ struct Offset: ParsableCommand {
         picture: advance the audio by that much to fix it. Confidence is the median minus the minimum
         of the distance curve (syncnet_python's definition); higher is surer.
 
-        Method: `correlation` (training-free) correlates the mouth opening tracked by FaceMesh with the
-        speech energy of the audio. The learned sync model is not shipped yet; this is the baseline
-        and the fallback it will be measured against.
+        Methods: `learned` (default) embeds every 5-frame mouth window and its 0.2 s of audio with the
+        shipped sync model (Models/sync.safetensors) and averages 1 - cosine over windows, as
+        syncnet_python does. `correlation` (training-free) correlates the mouth opening tracked by
+        FaceMesh with the speech energy of the audio; it is the baseline, and the fallback for tracks
+        with fewer than 10 complete windows. The method used is printed per track.
 
         The video is read on its own constant frame grid (variable-rate input is converted at its
         average rate) and each frame's audio follows that grid, so non-25 fps video does not drift.
@@ -34,7 +62,7 @@ struct Offset: ParsableCommand {
     @Option(help: "Take the audio from this file instead of the video's own.") var audio: String?
     @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
     @Option(help: "A track id, or 'all'.") var track = "all"
-    @Option(help: "How to score alignment.") var method: SyncMethod = .correlation
+    @Option(help: "How to score alignment: learned or correlation.") var method: SyncMethod = .learned
     @Flag(help: "Print JSON for machines.") var json = false
 
     func validate() throws {
@@ -44,15 +72,7 @@ struct Offset: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let signals: SyncSignals
-            do {
-                signals = try SyncSignals.gather(video: video, audioPath: audio) { n in
-                    if n % 250 == 0 && n > 0 { FileHandle.standardError.write(Data("\r\(n) frames".utf8)) }
-                }
-            } catch let e as VisionError {
-                throw CLIError(description: "\(e)", exitCode: 70)
-            }
-            FileHandle.standardError.write(Data("\r".utf8))
+            let signals = try gatherSignals(video: video, audio: audio, method: method, vshift: vshift)
             var results = signals.offsets(vshift: vshift)
             if let id = Int(track) { results = results.filter { $0.track == id } }
             if json { try printJSON(results) }

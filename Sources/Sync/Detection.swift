@@ -22,9 +22,9 @@ public enum SyncVerdict: String, Codable, Sendable {
 
 /// Decision rules over offset search, with thresholds calibrated on held-out data (docs/sync.md).
 public struct SyncDetector: Sendable {
-    /// Below this confidence the speech is judged not to belong to the face. For the correlation
-    /// method: the 5th percentile of matched held-out GRID s1 clips (5 % false alarms there).
-    public var mismatchConfidence = 0.17
+    /// Below this confidence the speech is judged not to belong to the face, per method: the 5th
+    /// percentile of matched held-out GRID s1 clips (5 % false alarms there; docs/sync.md).
+    public var mismatchConfidence: [String: Double] = ["correlation": 0.17, "learned": 0.05]
     /// A best shift at least this large (frames) is reported as an offset.
     public var offsetFrames = 2
     /// Share of frames that must hold speech for the video to count as speaking.
@@ -58,7 +58,7 @@ public struct SyncDetector: Sendable {
         let speech = Self.speechFraction(signals.audio)
         let offsets = signals.offsets(vshift: vshift)
         let tracks = offsets.map { o -> TrackVerdict in
-            let v: SyncVerdict = o.confidence < mismatchConfidence ? .mismatched
+            let v: SyncVerdict = o.confidence < (mismatchConfidence[o.method] ?? 0) ? .mismatched
                 : (abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync)
             return TrackVerdict(track: o.track, verdict: v, offset: o)
         }
@@ -73,6 +73,6 @@ public struct SyncDetector: Sendable {
         }
         return Report(verdict: overall, speechFraction: speech,
                       tracks: speech < minimumSpeechFraction ? tracks.map { TrackVerdict(track: $0.track, verdict: .noSpeech, offset: $0.offset) } : tracks,
-                      method: "correlation")
+                      method: Set(offsets.map(\.method)).sorted().joined(separator: "+"))
     }
 }

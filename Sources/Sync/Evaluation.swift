@@ -1,6 +1,7 @@
 import Audio
 import Foundation
 import Media
+import NN
 import Vision
 
 /// Held-out evaluation of offset search: every clip is re-timed in memory by each shift of a range
@@ -14,6 +15,8 @@ public enum SyncEvaluation {
         public var fps: Double
         public var mouth: [Double]
         public var samples: [Float]
+        /// With the learned method: the longest track's window embeddings.
+        public var visual: [LearnedSync.VisualWindow]?
     }
 
     public struct ShiftResult: Codable, Sendable {
@@ -51,46 +54,62 @@ public enum SyncEvaluation {
         return "other"
     }
 
-    public static func load(_ path: String) throws -> Clip? {
+    /// Tracks a clip once. With `model`, its mouth windows are embedded (the whole clip is held in
+    /// memory, which suits the seconds-long clips of an evaluation set).
+    public static func load(_ path: String, model: SyncNet? = nil) throws -> Clip? {
+        if let model {
+            let f = try ClipFeatures.extract(video: path)
+            let visual = LearnedSync.embeddings(of: f, model: model).visual
+            guard !visual.isEmpty else { return nil }
+            return Clip(path: path, dataset: dataset(of: path), fps: f.fps, mouth: [], samples: try AudioReader.decodeAll(path: path), visual: visual)
+        }
         let s = try SyncSignals.gather(video: path)
         guard let longest = s.mouth.max(by: { $0.value.values.count < $1.value.values.count }),
               let grid = s.mouthOnGrid(track: longest.key) else { return nil }
-        return Clip(path: path, dataset: dataset(of: path), fps: s.fps, mouth: grid.values, samples: try AudioReader.decodeAll(path: path))
+        return Clip(path: path, dataset: dataset(of: path), fps: s.fps, mouth: grid.values, samples: try AudioReader.decodeAll(path: path), visual: nil)
     }
 
-    /// Speech energy per frame of `samples` moved `shift` frames later (positive: audio late).
-    static func energy(_ c: Clip, audio samples: [Float], shift: Int) -> [Double] {
-        let n = Int((Double(shift) * 16_000 / c.fps).rounded())
-        var moved = samples
-        if n > 0 { moved = [Float](repeating: 0, count: n) + samples.dropLast(min(n, samples.count)) }
-        if n < 0 { moved = Array(samples.dropFirst(min(-n, samples.count))) + [Float](repeating: 0, count: min(-n, samples.count)) }
-        return SpeechEnergy.perFrame(SpeechEnergy.perColumn(SpeechEnergy.mel.compute(moved)), fps: c.fps, frames: c.mouth.count)
+    /// `samples` moved `shift` frames later (positive: audio late), zero-filled, length kept.
+    static func moved(_ samples: [Float], shift: Int, fps: Double) -> [Float] {
+        let n = Int((Double(shift) * 16_000 / fps).rounded())
+        if n > 0 { return [Float](repeating: 0, count: min(n, samples.count)) + samples.dropLast(min(n, samples.count)) }
+        if n < 0 { return Array(samples.dropFirst(min(-n, samples.count))) + [Float](repeating: 0, count: min(-n, samples.count)) }
+        return samples
     }
 
-    static func search(_ c: Clip, audio: [Double], vshift: Int) -> TrackOffset {
+    /// Offset search for the clip's picture against `samples` moved by `shift` frames.
+    static func search(_ c: Clip, audio samples: [Float], shift: Int, vshift: Int, model: SyncNet?) -> TrackOffset {
+        let m = moved(samples, shift: shift, fps: c.fps)
+        if let visual = c.visual, let model {
+            let audio = LearnedSync.audioEmbeddings(SpeechEnergy.mel.compute(m), fps: c.fps, model: model)
+            let rows = visual.map { (start: $0.start, distances: LearnedSync.distanceRow($0, audio: audio, vshift: vshift)) }
+            let frames = (visual.first?.start ?? 0)..<((visual.last?.start ?? 0) + SyncNet.frames)
+            return LearnedSync.estimate(track: 0, frames: frames, rows: rows, fps: c.fps, vshift: vshift)
+        }
+        let audio = SpeechEnergy.perFrame(SpeechEnergy.perColumn(SpeechEnergy.mel.compute(m)), fps: c.fps, frames: c.mouth.count)
         let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
         let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
         return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)
     }
 
-    public static func shifts(_ c: Clip, range: ClosedRange<Int>, vshift: Int) -> [ShiftResult] {
+    public static func shifts(_ c: Clip, range: ClosedRange<Int>, vshift: Int, model: SyncNet? = nil) -> [ShiftResult] {
         range.map { k in
-            let r = search(c, audio: energy(c, audio: c.samples, shift: k), vshift: vshift)
+            let r = search(c, audio: c.samples, shift: k, vshift: vshift, model: model)
             return ShiftResult(clip: c.path, dataset: c.dataset, shift: k, predicted: r.audioDelayFrames, confidence: r.confidence, minDist: r.minDist)
         }
     }
 
     /// The clip with its own audio, and with the next clip's audio of the same dataset.
-    public static func pairs(_ clips: [Clip], vshift: Int) -> [PairScore] {
+    public static func pairs(_ clips: [Clip], vshift: Int, model: SyncNet? = nil) -> [PairScore] {
         var out: [PairScore] = []
-        for ds in Set(clips.map(\.dataset)) {
+        for ds in Set(clips.map(\.dataset)).sorted() {
             let group = clips.filter { $0.dataset == ds }
             for (i, c) in group.enumerated() {
-                let own = search(c, audio: energy(c, audio: c.samples, shift: 0), vshift: vshift)
+                let own = search(c, audio: c.samples, shift: 0, vshift: vshift, model: model)
                 out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true, confidence: own.confidence))
                 guard group.count > 1 else { continue }
                 let other = group[(i + 1) % group.count]
-                let swapped = search(c, audio: energy(c, audio: other.samples, shift: 0), vshift: vshift)
+                let swapped = search(c, audio: other.samples, shift: 0, vshift: vshift, model: model)
                 out.append(PairScore(clip: c.path, dataset: ds, audioFrom: other.path, matched: false, confidence: swapped.confidence))
             }
         }

@@ -1,6 +1,7 @@
 import Audio
 import Foundation
 import Media
+import NN
 import Vision
 
 /// Per-frame signals of a video, gathered in one streaming pass: for every face track its mouth
@@ -14,14 +15,30 @@ public struct SyncSignals: Sendable {
     public var mouth: [Int: (start: Int, values: [Double])]
     /// Speech-band energy per frame (mean normalised log-mel, bands 5-60, about 150 Hz - 4 kHz).
     public var audio: [Double]
+    /// With a learned model: track id -> each complete 5-frame window's distances to the audio at
+    /// shifts -vshift...vshift. A row is 2 * vshift + 1 floats: memory grows by about 0.1 KB per frame,
+    /// never by pictures.
+    public var learnedRows: [Int: [(start: Int, distances: [Float])]] = [:]
+    public var learnedVShift = 0
 
-    /// Reads `video` (and the audio of `audioPath`, default the video's own).
+    /// Reads `video` (and the audio of `audioPath`, default the video's own) in one streaming pass
+    /// each. With `model`, audio embeddings are computed first (64 floats per frame) and every mouth
+    /// window is scored against them as soon as it is complete.
     public static func gather(video: String, audioPath: String? = nil, trackerOptions: FaceTracker.Options = .init(),
-                              progress: ((Int) -> Void)? = nil) throws -> SyncSignals {
+                              model: SyncNet? = nil, vshift: Int = 15, progress: ((Int) -> Void)? = nil) throws -> SyncSignals {
         let reader = try VideoReader(path: video, options: .constantFrameRateAtSource)
         let fps = reader.frameRate
-        let tracker = try FaceTracker(options: trackerOptions)
+        let audioPass = try AudioPass.run(path: audioPath ?? video, fps: fps, model: model)
+        var options = trackerOptions
+        options.keepImages = options.keepImages || model != nil
+        let tracker = try FaceTracker(options: options)
         var mouth: [Int: (start: Int, values: [Double])] = [:]
+        var rows: [Int: [(start: Int, distances: [Float])]] = [:]
+        var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float])]] = [:]
+        let batcher = model.map { VisualBatcher(model: $0) }
+        func emit(_ track: Int, _ start: Int, _ e: [Float]) {
+            rows[track, default: []].append((start, LearnedSync.distanceRow(.init(start: start, embedding: e), audio: audioPass.embeddings, vshift: vshift)))
+        }
         var count = 0
         func take(_ frames: [FrameFaces]) {
             for f in frames {
@@ -31,25 +48,41 @@ public struct SyncSignals: Sendable {
                     while entry.start + entry.values.count < f.frame { entry.values.append(.nan) }
                     entry.values.append(o.mouthOpening)
                     mouth[o.track] = entry
+                    guard let batcher, let image = f.image else { continue }
+                    // The last five frames of this track; a window is scored once they are consecutive.
+                    let m = MouthFeatures.extract(image, landmarks: o.landmarks)
+                    var r = recent[o.track] ?? []
+                    if let last = r.last, last.frame != f.frame - 1 { r.removeAll() }
+                    r.append((f.frame, m.crop, m.geometry))
+                    if r.count > SyncNet.frames { r.removeFirst() }
+                    recent[o.track] = r
+                    if r.count == SyncNet.frames {
+                        let crops = r.flatMap(\.crop), geometry = r.flatMap(\.geometry)
+                        crops.withUnsafeBufferPointer { c in
+                            let ptrs = (0..<SyncNet.frames).map { c.baseAddress! + $0 * ClipFeatures.cropSize }
+                            batcher.add(track: o.track, start: r[0].frame, crops: ptrs, geometry: geometry, emit: emit)
+                        }
+                    }
                 }
+                for id in recent.keys where !f.faces.contains(where: { $0.track == id }) { recent[id] = nil }
             }
             progress?(count)
         }
         var image = RGBImage.empty
         while let t = try reader.readFrame(into: &image) { take(tracker.push(image, frame: t.index, time: t.time)) }
         take(tracker.finish())
-        let audio = try speechEnergy(path: audioPath ?? video, fps: fps, frames: count)
-        return SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: audio)
+        batcher?.flush(emit)
+        let audio = SpeechEnergy.perFrame(audioPass.energyColumns, fps: fps, frames: count)
+        var s = SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: audio)
+        for k in rows.keys { rows[k]!.sort { $0.start < $1.start } }
+        s.learnedRows = rows
+        s.learnedVShift = model == nil ? 0 : vshift
+        return s
     }
 
     /// Speech-band energy per video frame, streamed through the mel front end.
     public static func speechEnergy(path: String, fps: Double, frames: Int) throws -> [Double] {
-        let reader = try AudioReader(path: path)
-        let stream = MelStream(SpeechEnergy.mel)
-        var perColumn: [Double] = []
-        while let chunk = try reader.read(maxSamples: 160_000) { perColumn += SpeechEnergy.perColumn(stream.push(chunk)) }
-        perColumn += SpeechEnergy.perColumn(stream.finish())
-        return SpeechEnergy.perFrame(perColumn, fps: fps, frames: frames)
+        SpeechEnergy.perFrame(try AudioPass.run(path: path, fps: fps, model: nil).energyColumns, fps: fps, frames: frames)
     }
 
     /// One track's mouth opening laid on the whole frame grid (NaN outside the track), so shifted
@@ -61,13 +94,72 @@ public struct SyncSignals: Sendable {
         return (start..<(start + values.count), full)
     }
 
-    /// Offsets for every track with at least `minimumSeconds` of measured frames.
+    /// Windows the learned model needs before its estimate replaces the correlation fallback.
+    public static let minimumLearnedWindows = 10
+
+    /// Offsets for every track with at least `minimumSeconds` of measured frames: learned where the
+    /// model scored enough windows (and `vshift` fits the rows gathered), correlation otherwise.
     public func offsets(vshift: Int, minimumSeconds: Double = 1.0) -> [TrackOffset] {
         mouth.keys.sorted().compactMap { id in
             guard let (frames, full) = mouthOnGrid(track: id),
                   Double(full.filter { !$0.isNaN }.count) >= minimumSeconds * fps else { return nil }
+            if let r = learnedRows[id], r.count >= Self.minimumLearnedWindows, vshift <= learnedVShift {
+                let cut = learnedVShift - vshift
+                let rows = r.map { (start: $0.start, distances: Array($0.distances[cut..<($0.distances.count - cut)])) }
+                return LearnedSync.estimate(track: id, frames: frames, rows: rows, fps: fps, vshift: vshift)
+            }
             return CorrelationOffset.estimate(track: id, frames: frames, mouth: full, audio: audio, fps: fps, vshift: vshift)
         }
+    }
+}
+
+/// One streaming pass over the audio: the speech-energy column means for the correlation method and,
+/// with a model, the unit audio embedding of every frame's 16-column window.
+struct AudioPass {
+    var energyColumns: [Double] = []
+    var embeddings: [Float] = []
+
+    static func run(path: String, fps: Double, model: SyncNet?, chunk: Int = 160_000) throws -> AudioPass {
+        let reader = try AudioReader(path: path)
+        let stream = MelStream(SpeechEnergy.mel)
+        var pass = AudioPass()
+        // Mel columns from `first` on; only the columns later windows still need are kept.
+        var columns = MelFrames(nMels: 80), first = 0, frame = 0
+        let batch = 64
+        let input = Tensor(shape: [batch, 1, 80, 16])
+        func embed(final: Bool) {
+            guard let model else { return }
+            while true {
+                var n = 0
+                input.reshape([batch, 1, 80, 16])
+                while n < batch {
+                    let s = MelFrames.windowStart(frame: frame + n, fps: fps) - first
+                    guard s + 16 <= columns.count else { break }
+                    let w = columns.window(start: s)
+                    (input.data + n * w.count).update(from: w, count: w.count)
+                    n += 1
+                }
+                guard n == batch || (final && n > 0) else { break }
+                input.reshape([n, 1, 80, 16])
+                let e = model.embedAudio(mel: input)
+                normalizeRows(e)
+                pass.embeddings.append(contentsOf: UnsafeBufferPointer(start: e.data, count: n * SyncNet.embedding))
+                frame += n
+            }
+            let keep = MelFrames.windowStart(frame: frame, fps: fps) - first
+            if keep > 0 {
+                columns.values.removeFirst(min(keep, columns.count) * 80)
+                first += keep
+            }
+        }
+        func take(_ m: MelFrames) {
+            pass.energyColumns += SpeechEnergy.perColumn(m)
+            if model != nil { columns.values += m.values; embed(final: false) }
+        }
+        while let samples = try reader.read(maxSamples: chunk) { take(stream.push(samples)) }
+        take(stream.finish())
+        embed(final: true)
+        return pass
     }
 }
 

@@ -1,0 +1,143 @@
+import Audio
+import Foundation
+import Media
+import NN
+
+/// Offset search with the learned model, as syncnet_python does it: every 5-frame mouth window is
+/// compared with the audio window at each shift; the distance (1 - cosine) is averaged over windows;
+/// the best shift is the minimum and the confidence is median - minimum.
+public enum LearnedSync {
+    /// A window's visual embedding (unit length) and the first frame of its window.
+    public struct VisualWindow: Sendable {
+        public var start: Int
+        public var embedding: [Float]
+    }
+
+    /// Unit-length audio embeddings of every frame whose 16-column mel window lies inside `mel`,
+    /// frame after frame (64 floats each).
+    public static func audioEmbeddings(_ mel: MelFrames, fps: Double, model: SyncNet, batch: Int = 64) -> [Float] {
+        var frames = 0
+        while MelFrames.windowStart(frame: frames, fps: fps) + 16 <= mel.count { frames += 1 }
+        let input = Tensor(shape: [batch, 1, 80, 16])
+        var out: [Float] = []
+        out.reserveCapacity(frames * SyncNet.embedding)
+        var j = 0
+        while j < frames {
+            let n = min(batch, frames - j)
+            input.reshape([n, 1, 80, 16])
+            for k in 0..<n {
+                let w = mel.window(start: MelFrames.windowStart(frame: j + k, fps: fps))
+                (input.data + k * w.count).update(from: w, count: w.count)
+            }
+            let e = model.embedAudio(mel: input)
+            normalizeRows(e)
+            out.append(contentsOf: UnsafeBufferPointer(start: e.data, count: n * SyncNet.embedding))
+            j += n
+        }
+        return out
+    }
+
+    /// Visual embeddings of every complete window of a cached clip, and its audio embeddings.
+    public static func embeddings(of clip: ClipFeatures, model: SyncNet) -> (visual: [VisualWindow], audio: [Float]) {
+        let batcher = VisualBatcher(model: model)
+        var visual: [VisualWindow] = []
+        clip.crops.withUnsafeBufferPointer { c in
+            for s in clip.windowStarts {
+                let frames = (0..<SyncNet.frames).map { c.baseAddress! + (s + $0) * ClipFeatures.cropSize }
+                let g = Array(clip.geometry[(s * MouthFeatures.geometryCount)..<((s + SyncNet.frames) * MouthFeatures.geometryCount)])
+                batcher.add(track: 0, start: s, crops: frames, geometry: g) { visual.append(VisualWindow(start: $1, embedding: $2)) }
+            }
+        }
+        batcher.flush { visual.append(VisualWindow(start: $1, embedding: $2)) }
+        return (visual, audioEmbeddings(clip.mel, fps: clip.fps, model: model))
+    }
+
+    /// Distances 1 - cos between a window and the audio `s` frames later, for s in -vshift...vshift
+    /// (NaN where that audio does not exist).
+    public static func distanceRow(_ v: VisualWindow, audio: [Float], vshift: Int, audioShift: Int = 0) -> [Float] {
+        let d = SyncNet.embedding, frames = audio.count / d
+        return (-vshift...vshift).map { s in
+            let j = v.start + s - audioShift
+            guard j >= 0 && j < frames else { return .nan }
+            var dot: Float = 0
+            for k in 0..<d { dot += v.embedding[k] * audio[j * d + k] }
+            return 1 - dot
+        }
+    }
+
+    /// Mean distance per shift over all windows (audio moved `audioShift` frames later first).
+    public static func curve(visual: [VisualWindow], audio: [Float], audioShift: Int = 0, vshift: Int) -> [Double] {
+        meanCurve(visual.map { distanceRow($0, audio: audio, vshift: vshift, audioShift: audioShift) }, vshift: vshift)
+    }
+
+    static func meanCurve(_ rows: [[Float]], vshift: Int) -> [Double] {
+        (0...(2 * vshift)).map { s in
+            var sum = 0.0, n = 0
+            for r in rows where !r[s].isNaN { sum += Double(r[s]); n += 1 }
+            return n == 0 ? 2 : sum / Double(n)
+        }
+    }
+
+    /// The offset of one track from its windows' distance rows (window start, distances over shifts).
+    public static func estimate(track: Int, frames: Range<Int>, rows: [(start: Int, distances: [Float])], fps: Double, vshift: Int) -> TrackOffset {
+        let curve = meanCurve(rows.map(\.distances), vshift: vshift)
+        let best = curve.indices.min { curve[$0] < curve[$1] } ?? vshift
+        // Per window: median - min of its own row; then median-filtered and laid on the track's frames
+        // (each frame takes the window centred on it, or the nearest one).
+        let perWindow = rows.map { r -> Double in
+            let v = r.distances.filter { !$0.isNaN }.map(Double.init)
+            return v.isEmpty ? 0 : median(v) - (v.min() ?? 0)
+        }
+        let filtered = medianFilter(perWindow, width: 9)
+        var framewise: [Double] = []
+        var k = 0
+        for f in frames {
+            while k + 1 < rows.count && abs(rows[k + 1].start + 2 - f) <= abs(rows[k].start + 2 - f) { k += 1 }
+            framewise.append(filtered.isEmpty ? 0 : filtered[k])
+        }
+        let shift = best - vshift
+        return TrackOffset(track: track, startFrame: frames.lowerBound, endFrame: frames.upperBound - 1,
+                           audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
+                           minDist: curve[best], confidence: median(curve) - curve[best],
+                           framewiseConfidence: framewise, distCurve: curve, method: "learned")
+    }
+}
+
+/// Gathers mouth windows into batches for the visual tower; emits (track, start, unit embedding).
+final class VisualBatcher {
+    let model: SyncNet
+    let batch: Int
+    let crops: Tensor, geometry: Tensor
+    var pending: [(track: Int, start: Int)] = []
+
+    init(model: SyncNet, batch: Int = 32) {
+        self.model = model
+        self.batch = batch
+        crops = Tensor(shape: [batch, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
+        geometry = Tensor(shape: [batch, SyncNet.geometryFeatures])
+    }
+
+    func add(track: Int, start: Int, crops frames: [UnsafePointer<Float>], geometry g: [Float], emit: (Int, Int, [Float]) -> Void) {
+        let k = pending.count
+        let plane = MouthFeatures.width * MouthFeatures.height * SyncNet.frames
+        crops.reshape([batch, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
+        geometry.reshape([batch, SyncNet.geometryFeatures])
+        MouthFeatures.windowInput(frames, into: crops.data + k * plane)
+        (geometry.data + k * SyncNet.geometryFeatures).update(from: g, count: SyncNet.geometryFeatures)
+        pending.append((track, start))
+        if pending.count == batch { flush(emit) }
+    }
+
+    func flush(_ emit: (Int, Int, [Float]) -> Void) {
+        guard !pending.isEmpty else { return }
+        let n = pending.count
+        crops.reshape([n, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
+        geometry.reshape([n, SyncNet.geometryFeatures])
+        let e = model.embedVisual(crops: crops, geometry: geometry)
+        normalizeRows(e)
+        for (i, p) in pending.enumerated() {
+            emit(p.track, p.start, Array(UnsafeBufferPointer(start: e.data + i * SyncNet.embedding, count: SyncNet.embedding)))
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Media
+import Vision
+
+/// What the sync model sees of one face in one frame: a grey mouth crop in the face's own aligned
+/// frame (eyes and nose pinned by `FaceCrop.template`, so jaw drop shows as motion), and the 40 lip
+/// landmarks in the same frame. Both are identity-light: the crop is normalised per window, and the
+/// landmarks come from FaceMesh, which was trained on many faces.
+public enum MouthFeatures {
+    /// The model's crop, in pixels.
+    public static let width = 64, height = 32
+    /// The stored crop keeps a margin around the model's crop, for training-time jitter.
+    public static let storedWidth = 80, storedHeight = 40
+    static let marginX = (storedWidth - width) / 2, marginY = (storedHeight - height) / 2
+    /// Centre of the crop in template units (the mouth sits near y = 0.72, the chin near 0.9) and the
+    /// template distance one crop pixel covers (the model's crop spans 0.6 of the template's width).
+    static let center = SIMD2<Double>(0.5, 0.76)
+    static let step = 0.6 / Double(width)
+    public static let lipIndices = FaceMeshIndex.outerLips + FaceMeshIndex.innerLips
+    public static let geometryCount = 2 * lipIndices.count
+
+    /// Mirror permutation of `lipIndices` (both contours run corner - upper lip - corner - lower lip).
+    static let mirroredLipOrder: [Int] = {
+        func one(_ p: Int) -> Int { p <= 10 ? 10 - p : 30 - p }
+        return (0..<20).map(one) + (0..<20).map { 20 + one($0) }
+    }()
+
+    /// The stored crop (storedHeight x storedWidth grey values, 0-255) and the lip geometry
+    /// (x, y per lip point in crop pixels / 32 from the crop's centre) of a face with `landmarks`.
+    public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>]) -> (crop: [Float], geometry: [Float]) {
+        let toTemplate = FaceCrop.alignment(landmarks, size: 1)
+        let toImage = toTemplate.inverse
+        // Average k x k samples per pixel when the face is large, so 1080p does not alias.
+        let imagePixelsPerCropPixel = step / toTemplate.scale
+        let k = min(4, max(1, Int(imagePixelsPerCropPixel.rounded(.up))))
+        var crop = [Float](repeating: 0, count: storedWidth * storedHeight)
+        let w = image.width, h = image.height
+        image.pixels.withUnsafeBufferPointer { px in
+            func grey(_ x: Double, _ y: Double) -> Float {
+                let cx = min(max(x, 0), Double(w - 1)), cy = min(max(y, 0), Double(h - 1))
+                let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
+                let fx = Float(cx - Double(x0)), fy = Float(cy - Double(y0))
+                func g(_ x: Int, _ y: Int) -> Float {
+                    let o = (y * w + x) * 3
+                    return 0.299 * Float(px[o]) + 0.587 * Float(px[o + 1]) + 0.114 * Float(px[o + 2])
+                }
+                return (g(x0, y0) * (1 - fx) + g(x1, y0) * fx) * (1 - fy) + (g(x0, y1) * (1 - fx) + g(x1, y1) * fx) * fy
+            }
+            for v in 0..<storedHeight {
+                for u in 0..<storedWidth {
+                    var s: Float = 0
+                    for sy in 0..<k {
+                        for sx in 0..<k {
+                            let t = SIMD2(center.x + (Double(u - storedWidth / 2) + (Double(sx) + 0.5) / Double(k)) * step,
+                                          center.y + (Double(v - storedHeight / 2) + (Double(sy) + 0.5) / Double(k)) * step)
+                            let p = toImage.apply(t)
+                            s += grey(p.x - 0.5, p.y - 0.5)
+                        }
+                    }
+                    crop[v * storedWidth + u] = s / Float(k * k)
+                }
+            }
+        }
+        var geometry = [Float](repeating: 0, count: geometryCount)
+        for (j, i) in lipIndices.enumerated() {
+            let t = toTemplate.apply(SIMD2(Double(landmarks[i].x), Double(landmarks[i].y)))
+            geometry[2 * j] = Float((t.x - center.x) / step / 32)
+            geometry[2 * j + 1] = Float((t.y - center.y) / step / 32)
+        }
+        return (crop, geometry)
+    }
+
+    /// Writes one window's model input: the central width x height of each stored crop, normalised
+    /// over the whole window to zero mean and unit deviation (lighting and skin tone drop out).
+    static func windowInput(_ crops: [UnsafePointer<Float>], into out: UnsafeMutablePointer<Float>) {
+        let plane = width * height
+        for (f, c) in crops.enumerated() {
+            for y in 0..<height {
+                (out + f * plane + y * width).update(from: c + (y + marginY) * storedWidth + marginX, count: width)
+            }
+        }
+        normalize(out, count: crops.count * plane)
+    }
+
+    static func normalize(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        var mean: Float = 0
+        for i in 0..<count { mean += p[i] }
+        mean /= Float(count)
+        var v: Float = 0
+        for i in 0..<count { v += (p[i] - mean) * (p[i] - mean) }
+        let inv = 1 / max((v / Float(count)).squareRoot(), 2)
+        for i in 0..<count { p[i] = (p[i] - mean) * inv }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import NN
+
+/// The learned sync discriminator: one definition for training and inference.
+///
+/// Two towers embed a 5-frame mouth window and the matching 0.2 s of audio; their cosine similarity
+/// scores sync (logit = scale * cos + bias, trained with BCE). Sized for 2 CPU cores: about 32 MFLOP
+/// for the visual tower and 27 MFLOP for the audio tower per window (Wav2Lip's expert: ~2.4 GFLOP).
+///
+///   visual  crops [N, 5, 32, 64] -> 6 conv blocks -> [N, 1024] ┐
+///           lips  [N, 400]       -> 2 linear       -> [N, 128]  ┴ concat -> 256 -> 64
+///   audio   mel   [N, 1, 80, 16] -> 5 conv blocks -> [N, 1280] -> 256 -> 64
+public final class SyncNet {
+    public static let frames = 5
+    public static let embedding = 64
+    public static let geometryFeatures = frames * MouthFeatures.geometryCount
+
+    let crop: Sequential
+    let cropFlatten = Flatten()
+    let lips: Sequential
+    let fuse: Sequential
+    let audio: Sequential
+    /// The logit's scale and bias on the cosine similarity.
+    let head: Parameter
+    private let joined = Tensor(shape: [1])
+    private let cropGrad = Tensor(shape: [1]), lipsGrad = Tensor(shape: [1])
+
+    public init(seed: UInt64 = 1) {
+        var rng = SeededRandom(seed: seed)
+        func block(_ cin: Int, _ cout: Int, _ stride: (Int, Int), residual: Bool = false, _ name: String) -> ConvBlock {
+            ConvBlock(cin, cout, kernel: 3, stride: stride, padding: 1, residual: residual, name: name, rng: &rng)
+        }
+        let c0 = block(Self.frames, 32, (2, 2), "visual.0")
+        c0.computesInputGradient = false
+        crop = Sequential([c0, block(32, 64, (2, 2), "visual.1"), block(64, 64, (1, 1), residual: true, "visual.2"),
+                           block(64, 128, (2, 2), "visual.3"), block(128, 128, (1, 1), residual: true, "visual.4"),
+                           block(128, 128, (2, 2), "visual.5")])
+        lips = Sequential([Linear(Self.geometryFeatures, 256, name: "lips.0", rng: &rng), ReLU(),
+                           Linear(256, 128, name: "lips.1", rng: &rng), ReLU()])
+        fuse = Sequential([Linear(1024 + 128, 256, name: "fuse.0", rng: &rng), ReLU(),
+                           Linear(256, Self.embedding, name: "fuse.1", rng: &rng)])
+        let a0 = block(1, 32, (2, 1), "audio.0")
+        a0.computesInputGradient = false
+        audio = Sequential([a0, block(32, 64, (2, 2), "audio.1"), block(64, 128, (2, 2), "audio.2"),
+                            block(128, 128, (1, 1), residual: true, "audio.3"), block(128, 128, (2, 2), "audio.4"),
+                            Flatten(), Linear(1280, 256, name: "audio.5", rng: &rng), ReLU(),
+                            Linear(256, Self.embedding, name: "audio.6", rng: &rng)])
+        head = Parameter("head", shape: [2], decays: false)
+        head.value[0] = 5
+        head.value[1] = -2
+    }
+
+    public var parameters: [Parameter] { crop.parameters + lips.parameters + fuse.parameters + audio.parameters + [head] }
+
+    /// BatchNorm running statistics: not trained by the optimiser, but saved with the weights.
+    public var buffers: [(name: String, tensor: Tensor)] {
+        func stats(_ s: Sequential) -> [(name: String, tensor: Tensor)] {
+            s.layers.compactMap { $0 as? ConvBlock }.flatMap { b in
+                [(name: b.bn.gamma.name.replacingOccurrences(of: ".weight", with: "") + ".running_mean", tensor: b.bn.runningMean),
+                 (name: b.bn.gamma.name.replacingOccurrences(of: ".weight", with: "") + ".running_var", tensor: b.bn.runningVar)]
+            }
+        }
+        return stats(crop) + stats(audio)
+    }
+
+    public func setTraining(_ training: Bool) {
+        [crop, lips, fuse, audio].forEach { $0.setTraining(training) }
+    }
+
+    /// Visual embeddings [N, 64] (not normalised) of crops [N, 5, 32, 64] and lip geometry [N, 400].
+    public func embedVisual(crops: Tensor, geometry: Tensor) -> Tensor {
+        let a = cropFlatten.forward(crop.forward(crops))
+        let b = lips.forward(geometry)
+        TensorOps.concatChannels([a, b], into: joined)
+        return fuse.forward(joined)
+    }
+
+    public func backwardVisual(_ dy: Tensor) {
+        let g = fuse.backward(dy)
+        cropGrad.reshape([g.n, 1024, 1, 1])
+        lipsGrad.reshape([g.n, 128, 1, 1])
+        TensorOps.splitChannels(g, into: [cropGrad, lipsGrad])
+        cropGrad.reshape([g.n, 1024])
+        lipsGrad.reshape([g.n, 128])
+        _ = crop.backward(cropFlatten.backward(cropGrad))
+        _ = lips.backward(lipsGrad)
+    }
+
+    /// Audio embeddings [N, 64] (not normalised) of mel windows [N, 1, 80, 16].
+    public func embedAudio(mel: Tensor) -> Tensor { audio.forward(mel) }
+
+    public func backwardAudio(_ dy: Tensor) { _ = audio.backward(dy) }
+
+    public var logitScale: Float { head.value[0] }
+    public var logitBias: Float { head.value[1] }
+
+    // MARK: weights
+
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        var meta = metadata
+        meta["format"] = "lipsync-syncnet-1"
+        try SafetensorsFile.write(parameters.map { (name: $0.name, tensor: $0.value) } + buffers, metadata: meta, to: path)
+    }
+
+    /// Loads weights written by `save` and switches to inference mode.
+    public convenience init(contentsOf path: String) throws {
+        self.init()
+        let f = try SafetensorsFile(path: path)
+        guard f.metadata["format"] == "lipsync-syncnet-1" else {
+            throw SafetensorsFile.Error.malformed(path: path, reason: "not a lipsync sync model (format \(f.metadata["format"] ?? "missing"))")
+        }
+        for p in parameters { try f.load(p.name, into: p.value) }
+        for (name, t) in buffers { try f.load(name, into: t) }
+        setTraining(false)
+    }
+}
+
+/// Row-wise L2 normalisation in place, so cosine similarity becomes a dot product.
+func normalizeRows(_ t: Tensor) {
+    let d = t.count / t.n
+    for i in 0..<t.n {
+        let row = t.data + i * d
+        var s: Float = 0
+        for j in 0..<d { s += row[j] * row[j] }
+        let inv = 1 / max(s.squareRoot(), 1e-8)
+        for j in 0..<d { row[j] *= inv }
+    }
+}

@@ -1,0 +1,332 @@
+import Audio
+import Foundation
+import NN
+
+/// Trains `SyncNet` on cached clips: half of each batch are aligned (mouth window, audio window)
+/// pairs, half are negatives (the same clip's audio shifted by 2-12 frames, or another clip's audio),
+/// scored by BCE on scale * cos + bias. Augmentation is applied per window (docs/sync.md).
+public final class SyncTrainer {
+    public struct Options: Sendable {
+        public var steps = 10_000
+        public var batch = 64
+        public var learningRate: Float = 1e-3
+        public var warmup = 300
+        public var seed: UInt64 = 1
+        /// Share of negatives taken from another clip (the rest are same-clip shifts).
+        public var otherClipNegatives = 0.35
+        public var augment = true
+        public init() {}
+    }
+
+    public struct StepResult: Sendable {
+        public var loss: Float
+        public var accuracy: Float
+        /// The loss before rounding to Float (finite-difference checks need it).
+        var exactLoss: Double = 0
+    }
+
+    public struct HeldOutResult: Codable, Sendable {
+        public var pairLoss: Double
+        public var pairAccuracy: Double
+        /// Offset search over the held-out clips, audio moved by -10...10 frames, searched over +-10.
+        public var offsetExact: Double
+        public var offsetWithinOne: Double
+    }
+
+    public let model: SyncNet
+    public let optimizer: Adam
+    public let options: Options
+    public var rng: SeededRandom
+    let train: [ClipFeatures]
+    let heldOut: [ClipFeatures]
+    /// (clip, first frame) of every training window with its audio inside the clip.
+    let windows: [(clip: Int, start: Int)]
+    let crops: Tensor, geometry: Tensor, mel: Tensor
+    var labels: [Float]
+    let gradVisual = Tensor(shape: [1]), gradAudio = Tensor(shape: [1])
+
+    public init(model: SyncNet, train: [ClipFeatures], heldOut: [ClipFeatures], options: Options) {
+        self.model = model
+        self.train = train
+        self.heldOut = heldOut
+        self.options = options
+        rng = SeededRandom(seed: options.seed)
+        optimizer = Adam.adamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: 1e-4, clipNorm: 5)
+        windows = train.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { (k, $0) } }
+        let b = options.batch
+        crops = Tensor(shape: [b, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
+        geometry = Tensor(shape: [b, SyncNet.geometryFeatures])
+        mel = Tensor(shape: [b, 1, 80, 16])
+        labels = [Float](repeating: 0, count: b)
+    }
+
+    public var trainingWindows: Int { windows.count }
+
+    func learningRate(at step: Int) -> Float {
+        let warm = min(1, Float(step + 1) / Float(max(1, options.warmup)))
+        let progress = min(1, Float(step) / Float(max(1, options.steps)))
+        return options.learningRate * warm * (0.03 + 0.97 * 0.5 * (1 + cosf(.pi * progress)))
+    }
+
+    /// One optimiser step on a fresh batch.
+    public func step() -> StepResult {
+        fillBatch(clips: train, windows: windows, augment: options.augment, rng: &rng)
+        let r = computeGradients()
+        optimizer.learningRate = learningRate(at: optimizer.step)
+        optimizer.update()
+        return r
+    }
+
+    /// Loss of the current batch, with every parameter's gradient (zeroed first).
+    func computeGradients() -> StepResult {
+        model.setTraining(true)
+        optimizer.zeroGrad()
+        let (loss, acc, dCos, dHead, v, a, exact) = lossAndGradients()
+        CosineSimilarity().backward(v, a, gradCos: dCos, gradA: gradVisual, gradB: gradAudio)
+        model.backwardVisual(gradVisual)
+        model.backwardAudio(gradAudio)
+        model.head.grad[0] += dHead.scale
+        model.head.grad[1] += dHead.bias
+        return StepResult(loss: loss, accuracy: acc, exactLoss: exact)
+    }
+
+    /// Forward pass of the current batch; BCE on logits and its gradients.
+    func lossAndGradients() -> (Float, Float, [Float], (scale: Float, bias: Float), Tensor, Tensor, Double) {
+        let v = model.embedVisual(crops: crops, geometry: geometry)
+        let a = model.embedAudio(mel: mel)
+        let cos = CosineSimilarity().forward(v, a)
+        let s = model.logitScale, b = model.logitBias
+        var loss: Double = 0, correct = 0
+        var dCos = [Float](repeating: 0, count: cos.count)
+        var dScale: Float = 0, dBias: Float = 0
+        let n = Float(cos.count)
+        for i in 0..<cos.count {
+            let z = s * cos[i] + b, y = labels[i]
+            let zd = Double(z)
+            loss += max(zd, 0) - zd * Double(y) + log1p(exp(-abs(zd)))
+            let dz = (1 / (1 + expf(-z)) - y) / n
+            dCos[i] = s * dz
+            dScale += dz * cos[i]
+            dBias += dz
+            if (z > 0) == (y > 0.5) { correct += 1 }
+        }
+        return (Float(loss / Double(n)), Float(correct) / n, dCos, (dScale, dBias), v, a, loss / Double(n))
+    }
+
+    // MARK: batches
+
+    func fillBatch(clips: [ClipFeatures], windows: [(clip: Int, start: Int)], augment: Bool, rng: inout SeededRandom) {
+        let b = options.batch
+        for i in 0..<b {
+            let (ci, start) = windows[Int(rng.next() % UInt64(windows.count))]
+            let clip = clips[ci]
+            var audioClip = ci, audioFrame = start
+            if i % 2 == 0 {
+                labels[i] = 1
+            } else {
+                labels[i] = 0
+                if clips.count > 1 && Double(rng.uniform()) < options.otherClipNegatives {
+                    let (cj, sj) = windows[Int(rng.next() % UInt64(windows.count))]
+                    audioClip = cj == ci ? (ci + 1) % clips.count : cj
+                    audioFrame = clips[audioClip].hasAudioWindow(sj) ? sj : 0
+                } else {
+                    // The nearest in-range shift of 2-12 frames either way.
+                    let candidates = (-12...12).filter { abs($0) >= 2 && clip.hasAudioWindow(start + $0) }
+                    if let s = candidates.isEmpty ? nil : candidates[Int(rng.next() % UInt64(candidates.count))] {
+                        audioFrame = start + s
+                    } else {
+                        audioClip = (ci + 1) % clips.count
+                    }
+                }
+            }
+            writeVisual(clip, start: start, slot: i, augment: augment, rng: &rng)
+            writeAudio(clips[audioClip], frame: audioFrame, slot: i, augment: augment, rng: &rng)
+        }
+    }
+
+    func writeVisual(_ clip: ClipFeatures, start: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
+        let plane = MouthFeatures.width * MouthFeatures.height
+        let out = crops.data + slot * SyncNet.frames * plane
+        let g = geometry.data + slot * SyncNet.geometryFeatures
+        clip.crops.withUnsafeBufferPointer { c in
+            let frames = (0..<SyncNet.frames).map { c.baseAddress! + (start + $0) * ClipFeatures.cropSize }
+            if augment {
+                var jitter = Augmentation.VisualJitter(rng: &rng)
+                for (f, p) in frames.enumerated() { Augmentation.crop(p, into: out + f * plane, jitter, rng: &rng) }
+                MouthFeatures.normalize(out, count: SyncNet.frames * plane)
+                jitter.flipGeometry = jitter.flip
+                let src = Array(clip.geometry[(start * MouthFeatures.geometryCount)..<((start + SyncNet.frames) * MouthFeatures.geometryCount)])
+                Augmentation.geometry(src, into: g, jitter, rng: &rng)
+            } else {
+                MouthFeatures.windowInput(frames, into: out)
+                for k in 0..<SyncNet.geometryFeatures { g[k] = clip.geometry[start * MouthFeatures.geometryCount + k] }
+            }
+        }
+    }
+
+    func writeAudio(_ clip: ClipFeatures, frame: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
+        let w = clip.mel.window(start: MelFrames.windowStart(frame: frame, fps: clip.fps))
+        let out = mel.data + slot * w.count
+        if augment { Augmentation.mel(w, into: out, rng: &rng) } else { for k in 0..<w.count { out[k] = w[k] } }
+    }
+
+    // MARK: held-out measurement
+
+    /// Pair loss and accuracy on a fixed set of held-out batches (no augmentation), and offset search
+    /// on every held-out clip for audio moved -10...10 frames (on the cached mel, by window index).
+    public func evaluate(pairBatches: Int = 8) -> HeldOutResult {
+        let heldWindows = heldOut.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { (k, $0) } }
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        var loss = 0.0, acc = 0.0
+        if !heldWindows.isEmpty {
+            var r = SeededRandom(seed: 12345)
+            for _ in 0..<pairBatches {
+                fillBatch(clips: heldOut, windows: heldWindows, augment: false, rng: &r)
+                let (l, a, _, _, _, _, _) = lossAndGradients()
+                loss += Double(l) / Double(pairBatches)
+                acc += Double(a) / Double(pairBatches)
+            }
+        }
+        var exact = 0, withinOne = 0, total = 0
+        for clip in heldOut {
+            let e = LearnedSync.embeddings(of: clip, model: model)
+            guard !e.visual.isEmpty else { continue }
+            for k in -10...10 {
+                let curve = LearnedSync.curve(visual: e.visual, audio: e.audio, audioShift: k, vshift: 10)
+                let best = curve.indices.min { curve[$0] < curve[$1] }! - 10
+                total += 1
+                if best == k { exact += 1 }
+                if abs(best - k) <= 1 { withinOne += 1 }
+            }
+        }
+        return HeldOutResult(pairLoss: loss, pairAccuracy: acc, offsetExact: Double(exact) / Double(max(1, total)),
+                             offsetWithinOne: Double(withinOne) / Double(max(1, total)))
+    }
+
+    // MARK: checkpoints
+
+    public func saveCheckpoint(to path: String) throws {
+        try Checkpoint.save(parameters: model.parameters, extraTensors: model.buffers, optimizer: optimizer,
+                            metadata: ["rng": String(rng.state), "seed": String(options.seed), "steps": String(options.steps)], to: path)
+    }
+
+    /// Restores weights, optimiser moments, step and the data generator; returns the step reached.
+    public func resume(from path: String) throws -> Int {
+        let meta = try Checkpoint.load(from: path, parameters: model.parameters, extraTensors: model.buffers, optimizer: optimizer)
+        if let s = meta["rng"], let v = UInt64(s) { rng.state = v }
+        return optimizer.step
+    }
+}
+
+/// Training-time augmentation. The crop and the lip points of one window share one draw (the face
+/// moves as a whole); every window draws afresh.
+enum Augmentation {
+    struct VisualJitter {
+        var scale: Double, angle: Double, dx: Double, dy: Double
+        var flip: Bool, flipGeometry = false
+        var downscale: Double?
+        var blur: Bool
+        var gamma: Float, noise: Float
+        var stretch: (x: Float, y: Float)
+
+        init(rng: inout SeededRandom) {
+            func u(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(rng.uniform()) }
+            scale = u(0.88, 1.14)
+            angle = u(-0.09, 0.09)
+            dx = u(-4, 4)
+            dy = u(-3, 3)
+            flip = rng.uniform() < 0.5
+            downscale = rng.uniform() < 0.4 ? u(1.5, 4) : nil
+            blur = rng.uniform() < 0.2
+            gamma = Float(u(0.7, 1.4))
+            noise = rng.uniform() < 0.5 ? Float(u(1, 8)) : 0
+            stretch = (Float(u(0.9, 1.1)), Float(u(0.85, 1.15)))
+        }
+    }
+
+    static func crop(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ j: VisualJitter, rng: inout SeededRandom) {
+        let w = MouthFeatures.width, h = MouthFeatures.height, sw = MouthFeatures.storedWidth, sh = MouthFeatures.storedHeight
+        let c = cos(j.angle) / j.scale, s = sin(j.angle) / j.scale
+        // Per-frame tracking jitter on top of the window's transform.
+        let fx = Double(rng.normal()) * 0.3, fy = Double(rng.normal()) * 0.3
+        func at(_ x: Double, _ y: Double) -> Float {
+            let cx = min(max(x, 0), Double(sw - 1)), cy = min(max(y, 0), Double(sh - 1))
+            let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, sw - 1), y1 = min(y0 + 1, sh - 1)
+            let ax = Float(cx - Double(x0)), ay = Float(cy - Double(y0))
+            return (src[y0 * sw + x0] * (1 - ax) + src[y0 * sw + x1] * ax) * (1 - ay) + (src[y1 * sw + x0] * (1 - ax) + src[y1 * sw + x1] * ax) * ay
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                let u = Double(j.flip ? w - 1 - x : x) + 0.5 - Double(w) / 2, v = Double(y) + 0.5 - Double(h) / 2
+                out[y * w + x] = at(c * u - s * v + Double(sw) / 2 + j.dx + fx - 0.5, s * u + c * v + Double(sh) / 2 + j.dy + fy - 0.5)
+            }
+        }
+        if let f = j.downscale {
+            // Box-average to a coarse grid and interpolate back up: small, soft faces.
+            let lw = max(8, Int(Double(w) / f)), lh = max(4, Int(Double(h) / f))
+            var low = [Float](repeating: 0, count: lw * lh), cnt = [Float](repeating: 0, count: lw * lh)
+            for y in 0..<h { for x in 0..<w { let k = (y * lh / h) * lw + x * lw / w; low[k] += out[y * w + x]; cnt[k] += 1 } }
+            for k in 0..<low.count { low[k] /= max(1, cnt[k]) }
+            for y in 0..<h {
+                for x in 0..<w {
+                    let lx = min(max((Double(x) + 0.5) * Double(lw) / Double(w) - 0.5, 0), Double(lw - 1))
+                    let ly = min(max((Double(y) + 0.5) * Double(lh) / Double(h) - 0.5, 0), Double(lh - 1))
+                    let x0 = Int(lx), y0 = Int(ly), x1 = min(x0 + 1, lw - 1), y1 = min(y0 + 1, lh - 1)
+                    let ax = Float(lx - Double(x0)), ay = Float(ly - Double(y0))
+                    out[y * w + x] = (low[y0 * lw + x0] * (1 - ax) + low[y0 * lw + x1] * ax) * (1 - ay)
+                        + (low[y1 * lw + x0] * (1 - ax) + low[y1 * lw + x1] * ax) * ay
+                }
+            }
+        }
+        if j.blur {
+            let copy = Array(UnsafeBufferPointer(start: out, count: w * h))
+            for y in 0..<h {
+                for x in 0..<w {
+                    var sum: Float = 0, n: Float = 0
+                    for yy in max(0, y - 1)...min(h - 1, y + 1) { for xx in max(0, x - 1)...min(w - 1, x + 1) { sum += copy[yy * w + xx]; n += 1 } }
+                    out[y * w + x] = sum / n
+                }
+            }
+        }
+        for k in 0..<(w * h) {
+            var v = 255 * powf(max(out[k], 0) / 255, j.gamma)
+            if j.noise > 0 { v += j.noise * rng.normal() }
+            out[k] = v
+        }
+    }
+
+    static func geometry(_ src: [Float], into out: UnsafeMutablePointer<Float>, _ j: VisualJitter, rng: inout SeededRandom) {
+        let per = MouthFeatures.geometryCount, points = per / 2
+        let c = Float(cos(-j.angle) * j.scale), s = Float(sin(-j.angle) * j.scale)
+        let dx = Float(-j.dx / 32), dy = Float(-j.dy / 32)
+        for f in 0..<(src.count / per) {
+            for p in 0..<points {
+                let q = j.flipGeometry ? MouthFeatures.mirroredLipOrder[p] : p
+                var x = src[f * per + 2 * q] * j.stretch.x, y = src[f * per + 2 * q + 1] * j.stretch.y
+                if j.flipGeometry { x = -x }
+                let rx = c * x - s * y + dx, ry = s * x + c * y + dy
+                out[f * per + 2 * p] = rx + 0.01 * rng.normal()
+                out[f * per + 2 * p + 1] = ry + 0.01 * rng.normal()
+            }
+        }
+    }
+
+    /// Voice and channel changes on a band-major 80 x 16 window: a stretch of the mel axis (vocal tract
+    /// length), gain, and a noise floor.
+    static func mel(_ w: [Float], into out: UnsafeMutablePointer<Float>, rng: inout SeededRandom) {
+        let bands = 80, cols = w.count / 80
+        let ratio = rng.uniform() < 0.5 ? 0.9 + 0.2 * rng.uniform() : 1
+        let gain = (rng.uniform() - 0.5) * 1.0
+        let floorLevel: Float? = rng.uniform() < 0.3 ? -4 + 2 * rng.uniform() : nil
+        for m in 0..<bands {
+            let src = min(Float(bands - 1), Float(m) * ratio)
+            let m0 = Int(src), m1 = min(m0 + 1, bands - 1), a = src - Float(m0)
+            for t in 0..<cols {
+                var v = w[m0 * cols + t] * (1 - a) + w[m1 * cols + t] * a + gain
+                if let fl = floorLevel { v = max(v, fl + 0.15 * rng.normal()) }
+                out[m * cols + t] = min(4, max(-4, v))
+            }
+        }
+    }
+}
