@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
-            "Media", "Audio", "NN", "Vision", "COpenBLAS",
+            "Media", "Audio", "NN", "Vision", "Sync", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
@@ -43,5 +43,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "Media", "NN"]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Media", "Audio", "NN"]),
+        // Runs the built `lipsync` binary (exit codes, JSON, a tiny training run).
+        .testTarget(name: "CLITests", dependencies: ["LipSyncCLI"]),
     ]
 )

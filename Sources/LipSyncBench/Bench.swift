@@ -3,6 +3,7 @@ import Foundation
 import Audio
 import Media
 import NN
+import Sync
 import Vision
 import COpenBLAS
 
@@ -13,7 +14,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self, OffsetBench.self]
     )
 }
 
@@ -281,5 +282,37 @@ struct FacesBench: ParsableCommand {
         print(String(format: "faces %@ (%dx%d, %d frames): detection %.2f ms (%.0f fps), landmarks %.2f ms (%.0f fps)",
                      (file as NSString).lastPathComponent, images[0].width, images[0].height, images.count,
                      detect * 1000, 1 / detect, mesh * 1000, 1 / mesh))
+    }
+}
+
+struct OffsetBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offset",
+        abstract: "End-to-end `lipsync offset` speed (decode + faces + features + search) as a multiple of real time, by stage.")
+
+    @Argument var file: String
+    @Flag(help: "Only the full learned pipeline (for the memory run).") var fullOnly = false
+
+    func run() throws {
+        let duration = try MediaInfo(probing: file).duration ?? 0
+        var line = String(format: "offset %@ (%.1f s):", (file as NSString).lastPathComponent, duration)
+        if !fullOnly {
+            var t0 = now()
+            let reader = try VideoReader(path: file, options: .constantFrameRateAtSource)
+            var image = RGBImage.empty
+            while try reader.readFrame(into: &image) != nil {}
+            line += String(format: " decode %.1fx", duration / (now() - t0))
+            t0 = now()
+            let s = try SyncSignals.gather(video: file)
+            _ = s.offsets(vshift: 15)
+            line += String(format: ", +faces (correlation) %.1fx", duration / (now() - t0))
+        }
+        let model = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
+        let t0 = now()
+        let s = try SyncSignals.gather(video: file, model: model, vshift: 15)
+        let r = s.offsets(vshift: 15)
+        line += String(format: ", learned %.1fx real time; %d track(s), delay %@ frames; peak RSS %.0f MB",
+                       duration / (now() - t0), r.count, r.map { String($0.audioDelayFrames) }.joined(separator: ","), peakRSSMegabytes())
+        print(line)
     }
 }

@@ -30,34 +30,39 @@ public enum MouthFeatures {
     public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>]) -> (crop: [Float], geometry: [Float]) {
         let toTemplate = FaceCrop.alignment(landmarks, size: 1)
         let toImage = toTemplate.inverse
-        // Average k x k samples per pixel when the face is large, so 1080p does not alias.
+        // Average k x k samples per pixel when the face is large, so 1080p does not alias. (The rule
+        // is part of the model's input definition: the training cache was made with it.)
         let imagePixelsPerCropPixel = step / toTemplate.scale
         let k = min(4, max(1, Int(imagePixelsPerCropPixel.rounded(.up))))
         var crop = [Float](repeating: 0, count: storedWidth * storedHeight)
-        let w = image.width, h = image.height
+        // Crop pixel (u, v) maps to image point origin + u * du + v * dv (an affine map); sample
+        // positions step through it without re-applying the transform.
+        let origin = toImage.apply(SIMD2(center.x - Double(storedWidth / 2) * step, center.y - Double(storedHeight / 2) * step))
+        let du = toImage.apply(SIMD2(center.x + step, center.y)) - toImage.apply(center)
+        let dv = toImage.apply(SIMD2(center.x, center.y + step)) - toImage.apply(center)
+        let w = image.width, h = image.height, maxX = Double(w - 1), maxY = Double(h - 1)
+        let inv = 1 / Float(k * k)
         image.pixels.withUnsafeBufferPointer { px in
-            func grey(_ x: Double, _ y: Double) -> Float {
-                let cx = min(max(x, 0), Double(w - 1)), cy = min(max(y, 0), Double(h - 1))
-                let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
-                let fx = Float(cx - Double(x0)), fy = Float(cy - Double(y0))
-                func g(_ x: Int, _ y: Int) -> Float {
-                    let o = (y * w + x) * 3
-                    return 0.299 * Float(px[o]) + 0.587 * Float(px[o + 1]) + 0.114 * Float(px[o + 2])
-                }
-                return (g(x0, y0) * (1 - fx) + g(x1, y0) * fx) * (1 - fy) + (g(x0, y1) * (1 - fx) + g(x1, y1) * fx) * fy
-            }
-            for v in 0..<storedHeight {
-                for u in 0..<storedWidth {
-                    var s: Float = 0
-                    for sy in 0..<k {
-                        for sx in 0..<k {
-                            let t = SIMD2(center.x + (Double(u - storedWidth / 2) + (Double(sx) + 0.5) / Double(k)) * step,
-                                          center.y + (Double(v - storedHeight / 2) + (Double(sy) + 0.5) / Double(k)) * step)
-                            let p = toImage.apply(t)
-                            s += grey(p.x - 0.5, p.y - 0.5)
+            crop.withUnsafeMutableBufferPointer { out in
+                for v in 0..<storedHeight {
+                    for u in 0..<storedWidth {
+                        var s: Float = 0
+                        for sy in 0..<k {
+                            for sx in 0..<k {
+                                let fu = Double(u) + (Double(sx) + 0.5) / Double(k), fv = Double(v) + (Double(sy) + 0.5) / Double(k)
+                                let cx = min(max(origin.x + fu * du.x + fv * dv.x - 0.5, 0), maxX)
+                                let cy = min(max(origin.y + fu * du.y + fv * dv.y - 0.5, 0), maxY)
+                                let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
+                                let ax = Float(cx - Double(x0)), ay = Float(cy - Double(y0))
+                                let o00 = (y0 * w + x0) * 3, o01 = (y0 * w + x1) * 3, o10 = (y1 * w + x0) * 3, o11 = (y1 * w + x1) * 3
+                                @inline(__always) func g(_ o: Int) -> Float {
+                                    0.299 * Float(px[o]) + 0.587 * Float(px[o + 1]) + 0.114 * Float(px[o + 2])
+                                }
+                                s += (g(o00) * (1 - ax) + g(o01) * ax) * (1 - ay) + (g(o10) * (1 - ax) + g(o11) * ax) * ay
+                            }
                         }
+                        out[v * storedWidth + u] = s * inv
                     }
-                    crop[v * storedWidth + u] = s / Float(k * k)
                 }
             }
         }

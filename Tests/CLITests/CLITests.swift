@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+
+/// The `lipsync` binary as scripts see it: exit codes, JSON on stdout, one-line errors on stderr,
+/// and a tiny `train sync` run through the real command line.
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let media = root.appendingPathComponent("fixtures/media")
+
+    struct Run { var status: Int32; var stdout: String; var stderr: String }
+
+    func lipsync(_ args: String...) throws -> Run { try lipsync(args) }
+
+    func fixture(_ name: String) -> String { Self.media.appendingPathComponent(name).path }
+
+    /// Sign convention and JSON contract of `offset` with the shipped model, on a speaker never trained on.
+    func testOffsetJSONOnDelayedUnseenSpeaker() throws {
+        let r = try lipsync("offset", fixture("unseen_talk_audio_late200.mp4"), "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let tracks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(tracks.count, 1)
+        let t = tracks[0]
+        for key in ["track", "start_frame", "end_frame", "audio_delay_frames", "audio_delay_ms", "min_dist", "confidence",
+                    "framewise_confidence", "dist_curve", "method"] {
+            XCTAssertNotNil(t[key], key)
+        }
+        XCTAssertEqual(t["method"] as? String, "learned")
+        XCTAssertEqual(t["audio_delay_frames"] as? Int, 5)
+        XCTAssertEqual(t["audio_delay_ms"] as? Double ?? 0, 200, accuracy: 0.01)
+        XCTAssertEqual((t["dist_curve"] as? [Double])?.count, 31)
+        XCTAssertEqual((t["framewise_confidence"] as? [Double])?.count, 75)
+        let human = try lipsync("offset", fixture("unseen_talk_audio_late200.mp4"))
+        XCTAssertTrue(human.stdout.contains("audio late by 200 ms (5 frames)"), human.stdout)
+    }
+
+    func testDetectExitCodes() throws {
+        XCTAssertEqual(try lipsync("detect", fixture("unseen_talk.mp4")).status, 0)
+        XCTAssertEqual(try lipsync("detect", fixture("unseen_talk_audio_late200.mp4")).status, 10)
+        XCTAssertEqual(try lipsync("detect", fixture("sync_h264_aac.mp4")).status, 12)
+        XCTAssertEqual(try lipsync("detect", fixture("grid_face_silent.mp4")).status, 13)
+    }
+
+    func testBadInputsGiveOneLineErrorsAndDocumentedCodes() throws {
+        for (name, code) in [("video_only.mp4", Int32(67)), ("not_media.mp4", 65), ("missing.mp4", 66)] {
+            let r = try lipsync("offset", fixture(name))
+            XCTAssertEqual(r.status, code, name)
+            let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lipsync: error:") }
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            XCTAssertTrue(lines.first?.contains(name) ?? false, r.stderr)
+        }
+        // A video without a face: nothing to measure.
+        XCTAssertEqual(try lipsync("offset", fixture("sync_h264_aac.mp4")).status, 68)
+    }
+
+    /// A tiny `train sync` through the command line: split file, feature cache, log, checkpoint,
+    /// resume, weights that `offset` then loads.
+    func testTrainSyncSmokeRun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-cli-train-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let split = dir.appendingPathComponent("split.tsv").path
+        try "# test split\ntrain\tgrid_talk.mp4\nheldout\tunseen_talk.mp4\n".write(toFile: split, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("models/sync.safetensors").path
+        let common = ["train", "sync", "--data", Self.media.path, "--split", split, "--out", out,
+                      "--cache", dir.appendingPathComponent("cache").path, "--batch", "8", "--eval-every", "3", "--checkpoint-every", "2"]
+        let first = try lipsync(common + ["--steps", "4"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("1 training clips, 1 held-out clips"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("held-out: pair loss"), first.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+        let resumed = try lipsync(common + ["--steps", "6", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resumed at step 4"), resumed.stderr)
+        let log = try String(contentsOfFile: dir.appendingPathComponent("models/sync.log.jsonl").path, encoding: .utf8)
+        XCTAssertTrue(log.contains("\"step\":6"), log)
+        // No split entry for training: a clear error, not a crash.
+        let none = try lipsync("train", "sync", "--data", fixture("sync_h264_aac.mp4"), "--split", split, "--out", out)
+        XCTAssertEqual(none.status, 68, none.stderr)
+    }
+
+    func lipsync(_ args: [String]) throws -> Run {
+        let binary = Self.root.appendingPathComponent(".build/debug/lipsync")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(binary.path) is not built: run `swift build --build-tests` first"])
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.currentDirectoryURL = Self.root
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
