@@ -1,5 +1,5 @@
 # Entry points. `make example` and `make test` are the README's two commands.
-EXAMPLE ?= fixtures/media/grid_talk_audio_late200.mp4
+EXAMPLE ?= fixtures/media/unseen_talk_audio_late200.mp4
 
 .PHONY: deps build example test bench bench-media clean
 

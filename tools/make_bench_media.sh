@@ -18,4 +18,13 @@ if [ ! -f "$out/long1080.mp4" ]; then
   ff -f lavfi -i "testsrc2=s=1920x1080:r=25:d=600" -f lavfi -i "sine=f=440:d=600" \
      -c:v libx264 -preset ultrafast -crf 30 -c:a aac "$out/long1080.mp4"
 fi
+# 20 s of 360p H.264 + AAC (the first 20 s of grid720.mp4) for the 360p offset benchmark.
+if [ ! -f "$out/grid360.mp4" ]; then
+  ff -i "$out/grid720.mp4" -t 20 -vf scale=640:360 -c:v libx264 -preset medium -crf 23 -c:a aac -b:a 96k "$out/grid360.mp4"
+fi
+# 10 minutes of talking faces for the offset memory run: 200 GRID s1 clips concatenated (360x288).
+if [ ! -f "$out/long_talk.mp4" ]; then
+  ls "$shared"/grid/s1/*.mpg | head -200 | sed "s/^/file '/; s/$/'/" > "$out/s1_200.txt"
+  ff -f concat -safe 0 -i "$out/s1_200.txt" -c:v libx264 -preset veryfast -crf 23 -c:a aac -b:a 64k "$out/long_talk.mp4"
+fi
 ls -la "$out"

@@ -3,7 +3,7 @@ import Foundation
 import NN
 
 /// Trains `SyncNet` on cached clips: half of each batch are aligned (mouth window, audio window)
-/// pairs, half are negatives (the same clip's audio shifted by 2-12 frames, or another clip's audio),
+/// pairs, half are negatives (the same clip's audio shifted by 1-12 frames, or another clip's audio),
 /// scored by BCE on scale * cos + bias. Augmentation is applied per window (docs/sync.md).
 public final class SyncTrainer {
     public struct Options: Sendable {
@@ -129,19 +129,28 @@ public final class SyncTrainer {
                     let (cj, sj) = windows[Int(rng.next() % UInt64(windows.count))]
                     audioClip = cj == ci ? (ci + 1) % clips.count : cj
                     audioFrame = clips[audioClip].hasAudioWindow(sj) ? sj : 0
+                } else if let s = sameClipShift(clip, start: start, rng: &rng) {
+                    audioFrame = start + s
                 } else {
-                    // The nearest in-range shift of 2-12 frames either way.
-                    let candidates = (-12...12).filter { abs($0) >= 2 && clip.hasAudioWindow(start + $0) }
-                    if let s = candidates.isEmpty ? nil : candidates[Int(rng.next() % UInt64(candidates.count))] {
-                        audioFrame = start + s
-                    } else {
-                        audioClip = (ci + 1) % clips.count
-                    }
+                    audioClip = (ci + 1) % clips.count
                 }
             }
             writeVisual(clip, start: start, slot: i, augment: augment, rng: &rng)
             writeAudio(clips[audioClip], frame: audioFrame, slot: i, augment: augment, rng: &rng)
         }
+    }
+
+    /// A negative's shift within the same clip: 1 frame in 30 % of cases, 2-3 in 30 %, 4-12 in 40 %.
+    /// Without 1-frame negatives nothing ranks the true alignment above its neighbours, and offset
+    /// search drifts by a frame (measured: exact-frame accuracy fell from 84 % to 60 % while
+    /// within-1 stayed at 100 %).
+    func sameClipShift(_ clip: ClipFeatures, start: Int, rng: inout SeededRandom) -> Int? {
+        let u = rng.uniform()
+        let band: ClosedRange<Int> = u < 0.3 ? 1...1 : (u < 0.6 ? 2...3 : 4...12)
+        let candidates = (-12...12).filter { band.contains(abs($0)) && clip.hasAudioWindow(start + $0) }
+        if !candidates.isEmpty { return candidates[Int(rng.next() % UInt64(candidates.count))] }
+        let any = (-12...12).filter { $0 != 0 && clip.hasAudioWindow(start + $0) }
+        return any.isEmpty ? nil : any[Int(rng.next() % UInt64(any.count))]
     }
 
     func writeVisual(_ clip: ClipFeatures, start: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
