@@ -96,6 +96,13 @@ struct EvalSync: ParsableCommand {
                              100 * r.withinOneAccuracy, r.meanAbsoluteError,
                              r.auc.map { String(format: "%.3f", $0) } ?? "  -  ", r.f1.map { String(format: "%.3f", $0) } ?? "  -  "))
             }
+            func pct(_ x: Double?) -> String { x.map { String(format: "%5.1f%%", 100 * $0) } ?? "    - " }
+            print("\ndetection at confidence < \(threshold): false alarms (matched), swapped caught, in-sync read as offset; matched 5th pct")
+            for r in rows {
+                let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)
+                print("\(name)  \(pct(r.falseAlarmRate))  \(pct(r.swappedCaughtRate))  \(pct(r.inSyncReadAsOffsetRate))  "
+                      + (r.matchedConfidenceP5.map { String(format: "%.3f", $0) } ?? "-"))
+            }
         }
     }
 }

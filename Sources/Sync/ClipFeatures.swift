@@ -32,7 +32,7 @@ public struct ClipFeatures: Sendable {
             for f in frames {
                 count = max(count, f.frame + 1)
                 guard let image = f.image else { continue }
-                for o in f.faces { perTrack[o.track, default: [:]][f.frame] = MouthFeatures.extract(image, landmarks: o.landmarks) }
+                for o in f.faces { perTrack[o.track, default: [:]][f.frame] = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks) }
             }
         }
         var image = RGBImage.empty
@@ -73,12 +73,12 @@ public struct ClipFeatures: Sendable {
             ("mel", Tensor(shape: [mel.count, mel.nMels], values: mel.values)),
         ]
         // Written to a temporary file and renamed: an interrupted preparation leaves no partial cache.
-        try SafetensorsFile.write(t, metadata: ["source": self.path, "fps": String(fps), "format": "lipsync-clip-features-1"], to: path)
+        try SafetensorsFile.write(t, metadata: ["source": self.path, "fps": String(fps), "format": "lipsync-clip-features-2"], to: path)
     }
 
     public init(contentsOf file: String) throws {
         let f = try SafetensorsFile(path: file)
-        guard f.metadata["format"] == "lipsync-clip-features-1", let fps = Double(f.metadata["fps"] ?? "") else {
+        guard f.metadata["format"] == "lipsync-clip-features-2", let fps = Double(f.metadata["fps"] ?? "") else {
             throw SafetensorsFile.Error.malformed(path: file, reason: "not a lipsync clip-features cache")
         }
         let v = try f.tensor("valid")

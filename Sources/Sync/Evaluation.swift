@@ -44,6 +44,13 @@ public enum SyncEvaluation {
         public var meanAbsoluteError: Double
         public var auc: Double?
         public var f1: Double?
+        /// Detection at the threshold: matched pairs called mismatched, swapped pairs caught, and
+        /// unshifted clips whose best shift is 2 frames or more (read as `offset`).
+        public var falseAlarmRate: Double?
+        public var swappedCaughtRate: Double?
+        public var inSyncReadAsOffsetRate: Double?
+        /// 5th percentile of matched confidences: the threshold with 5 % false alarms on this row.
+        public var matchedConfidenceP5: Double?
     }
 
     /// Dataset label from a path under shared/data: GRID s1, other GRID speakers, CREMA-D, or "other".
@@ -134,6 +141,17 @@ public enum SyncEvaluation {
         return tp == 0 ? 0 : 2 * tp / (2 * tp + fp + fn)
     }
 
+    static func rate<T>(_ xs: [T], _ test: (T) -> Bool) -> Double? {
+        xs.isEmpty ? nil : Double(xs.filter(test).count) / Double(xs.count)
+    }
+
+    /// Linear-interpolated percentile (numpy's default).
+    static func percentile(_ xs: [Double], _ q: Double) -> Double? {
+        guard !xs.isEmpty else { return nil }
+        let s = xs.sorted(), pos = q * Double(s.count - 1), lo = Int(pos), hi = min(lo + 1, s.count - 1)
+        return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
+    }
+
     public static func rows(_ results: [ShiftResult], pairs: [PairScore], threshold: Double) -> [Row] {
         let sets = Array(Set(results.map(\.dataset))).sorted() + ["all"]
         return sets.map { ds in
@@ -144,7 +162,11 @@ public enum SyncEvaluation {
                        exactAccuracy: Double(r.filter { $0.predicted == $0.shift }.count) / n,
                        withinOneAccuracy: Double(r.filter { abs($0.predicted - $0.shift) <= 1 }.count) / n,
                        meanAbsoluteError: r.reduce(0.0) { $0 + Double(abs($1.predicted - $1.shift)) } / n,
-                       auc: auc(p), f1: p.isEmpty ? nil : f1(p, threshold: threshold))
+                       auc: auc(p), f1: p.isEmpty ? nil : f1(p, threshold: threshold),
+                       falseAlarmRate: rate(p.filter(\.matched)) { $0.confidence < threshold },
+                       swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.confidence < threshold },
+                       inSyncReadAsOffsetRate: rate(r.filter { $0.shift == 0 }) { abs($0.predicted) >= 2 },
+                       matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05))
         }
     }
 }

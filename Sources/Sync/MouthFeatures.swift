@@ -26,8 +26,11 @@ public enum MouthFeatures {
     }()
 
     /// The stored crop (storedHeight x storedWidth grey values, 0-255) and the lip geometry
-    /// (x, y per lip point in crop pixels / 32 from the crop's centre) of a face with `landmarks`.
-    public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>]) -> (crop: [Float], geometry: [Float]) {
+    /// (x, y per lip point in crop pixels / 32 from the crop's centre) of a face. The crop is aligned
+    /// by the smoothed `landmarks` (a steady frame); the lips come from `lips`, the unsmoothed points
+    /// (smoothing lags fast lip motion by a frame or two).
+    public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>], lips: [SIMD3<Float>]? = nil) -> (crop: [Float], geometry: [Float]) {
+        let lips = lips ?? landmarks
         let toTemplate = FaceCrop.alignment(landmarks, size: 1)
         let toImage = toTemplate.inverse
         // Average k x k samples per pixel when the face is large, so 1080p does not alias. (The rule
@@ -68,7 +71,7 @@ public enum MouthFeatures {
         }
         var geometry = [Float](repeating: 0, count: geometryCount)
         for (j, i) in lipIndices.enumerated() {
-            let t = toTemplate.apply(SIMD2(Double(landmarks[i].x), Double(landmarks[i].y)))
+            let t = toTemplate.apply(SIMD2(Double(lips[i].x), Double(lips[i].y)))
             geometry[2 * j] = Float((t.x - center.x) / step / 32)
             geometry[2 * j + 1] = Float((t.y - center.y) / step / 32)
         }

@@ -50,7 +50,7 @@ public struct SyncSignals: Sendable {
                     mouth[o.track] = entry
                     guard let batcher, let image = f.image else { continue }
                     // The last five frames of this track; a window is scored once they are consecutive.
-                    let m = MouthFeatures.extract(image, landmarks: o.landmarks)
+                    let m = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks)
                     var r = recent[o.track] ?? []
                     if let last = r.last, last.frame != f.frame - 1 { r.removeAll() }
                     r.append((f.frame, m.crop, m.geometry))

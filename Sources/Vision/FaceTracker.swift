@@ -9,6 +9,9 @@ public struct FaceObservation: Codable, Sendable {
     public var box: [Double]
     /// 468 points (x, y, z) in pixels, One-Euro smoothed over the track.
     public var landmarks: [SIMD3<Float>]
+    /// The same points as FaceMesh measured them, unsmoothed: for timing-critical uses (the sync
+    /// model's lip geometry), where the filter's lag of a frame or two would blur the timing.
+    public var rawLandmarks: [SIMD3<Float>]
     /// Inner-lip gap / inter-ocular distance, from the unsmoothed landmarks (smoothing would lag the lips).
     public var mouthOpening: Double
     public var mouthWidth: Double
@@ -158,7 +161,7 @@ public final class FaceTracker {
     private func observation(_ lm: FaceLandmarks, track: Int, smoothed: [SIMD3<Float>]? = nil, interpolated: Bool = false) -> FaceObservation {
         let b = lm.bounds
         return FaceObservation(track: track, box: [b.x, b.y, b.width, b.height], landmarks: smoothed ?? lm.points,
-                               mouthOpening: lm.mouthOpening, mouthWidth: lm.mouthWidth, presence: lm.presence, interpolated: interpolated)
+                               rawLandmarks: lm.points, mouthOpening: lm.mouthOpening, mouthWidth: lm.mouthWidth, presence: lm.presence, interpolated: interpolated)
     }
 
     private func accept(_ lm: FaceLandmarks, into t: Track, frame: Int, time: Double) -> FaceObservation {
@@ -182,6 +185,7 @@ public final class FaceTracker {
             let from = t.lastObservation
             var mix = from
             mix.landmarks = zip(from.landmarks, lm.points).map { $0 + ($1 - $0) * a }
+            mix.rawLandmarks = zip(from.rawLandmarks, lm.points).map { $0 + ($1 - $0) * a }
             mix.box = zip(from.box, [lm.bounds.x, lm.bounds.y, lm.bounds.width, lm.bounds.height]).map { $0 + ($1 - $0) * Double(a) }
             mix.mouthOpening = from.mouthOpening + (lm.mouthOpening - from.mouthOpening) * Double(a)
             mix.mouthWidth = from.mouthWidth + (lm.mouthWidth - from.mouthWidth) * Double(a)
