@@ -24,6 +24,9 @@ bench: bench-media
 	swift build -c release
 	.build/release/lipsync-bench decode bench-data/grid720.mp4
 	.build/release/lipsync-bench decode-memory bench-data/long1080.mp4
+	.build/release/lipsync-bench offset bench-data/grid360.mp4
+	.build/release/lipsync-bench offset bench-data/grid720.mp4
+	.build/release/lipsync-bench offset bench-data/long_talk.mp4 --full-only
 
 clean:
 	rm -rf .build
