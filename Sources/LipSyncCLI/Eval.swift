@@ -40,18 +40,10 @@ struct EvalSync: ParsableCommand {
         try reportingErrors {
             let bounds = shifts.split(separator: ":").compactMap { Int($0) }
             guard bounds.count == 2, bounds[0] <= bounds[1] else { throw CLIError(description: "--shifts must look like -15:15", exitCode: 64) }
-            let training = Set((try? String(contentsOfFile: split, encoding: .utf8))?.split(separator: "\n")
-                .filter { $0.hasPrefix("train\t") }.map { String($0.split(separator: "\t")[1]) } ?? [])
-            var files: [String] = []
-            for p in paths {
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw MediaError.fileNotFound(path: p) }
-                if isDir.boolValue {
-                    let items = (try FileManager.default.contentsOfDirectory(atPath: p)).sorted()
-                    files += items.filter { ["mpg", "flv", "mp4", "mov", "mkv"].contains(($0 as NSString).pathExtension) }.map { "\(p)/\($0)" }
-                } else { files.append(p) }
-            }
-            let refused = files.filter { f in training.contains { f.hasSuffix($0) } }
+            // A missing split file refuses nothing (clips outside shared/data have no role).
+            let roles = FileManager.default.fileExists(atPath: split) ? try DataSplit(path: split) : nil
+            var files = try mediaFiles(under: paths, recursive: false)
+            let refused = files.filter { roles?.role(of: $0) == "train" }
             if !refused.isEmpty { FileHandle.standardError.write(Data("skipping \(refused.count) training clip(s)\n".utf8)) }
             files.removeAll { refused.contains($0) }
             let model = method == .learned ? try loadSyncModel() : nil

@@ -51,17 +51,9 @@ struct TrainSync: ParsableCommand {
             let base = out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out
             let ckpt = checkpoint ?? base + ".ckpt.safetensors"
             let logPath = log ?? base + ".log.jsonl"
-            guard let splitText = try? String(contentsOfFile: split, encoding: .utf8) else {
-                throw CLIError(description: "\(split): cannot read the split file", exitCode: 66)
-            }
-            var role: [String: String] = [:]
-            for line in splitText.split(separator: "\n") where !line.hasPrefix("#") {
-                let f = line.split(separator: "\t")
-                if f.count == 2 { role[String(f[1])] = String(f[0]) }
-            }
+            let roles = try DataSplit(path: split)
             let files = try mediaFiles(under: data)
-            func roleOf(_ f: String) -> String? { role.first { f.hasSuffix("/" + $0.key) || f == $0.key }?.value }
-            let trainFiles = files.filter { roleOf($0) == "train" }, heldFiles = files.filter { roleOf($0) == "heldout" }
+            let trainFiles = files.filter { roles.role(of: $0) == "train" }, heldFiles = files.filter { roles.role(of: $0) == "heldout" }
             guard !trainFiles.isEmpty else {
                 throw CLIError(description: "\(data.joined(separator: " ")): no clip marked `train` in \(split)", exitCode: 68)
             }
@@ -149,15 +141,37 @@ struct TrainSync: ParsableCommand {
     func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 }
 
-/// Media files in the given files and directories (recursively), sorted.
-func mediaFiles(under paths: [String]) throws -> [String] {
+/// The fixed data split (`docs/data-split.tsv`): `ROLE<TAB>path relative to the data root` per line,
+/// `#` comments. Roles: train, heldout, unseen.
+struct DataSplit {
+    var roles: [String: String] = [:]
+
+    init(path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CLIError(description: "\(path): cannot read the split file", exitCode: 66)
+        }
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t")
+            if f.count == 2 { roles[String(f[1])] = String(f[0]) }
+        }
+    }
+
+    /// The role of a clip, matched by its path's tail.
+    func role(of file: String) -> String? {
+        roles.first { file.hasSuffix("/" + $0.key) || file == $0.key }?.value
+    }
+}
+
+/// Media files in the given files and directories (recursively unless told otherwise), sorted.
+func mediaFiles(under paths: [String], recursive: Bool = true) throws -> [String] {
     let exts: Set<String> = ["mpg", "flv", "mp4", "mov", "mkv", "avi", "webm"]
     var files: [String] = []
     for p in paths {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw MediaError.fileNotFound(path: p) }
         if isDir.boolValue {
-            let all = FileManager.default.enumerator(atPath: p)?.compactMap { $0 as? String } ?? []
+            let all = recursive ? FileManager.default.enumerator(atPath: p)?.compactMap { $0 as? String } ?? []
+                : try FileManager.default.contentsOfDirectory(atPath: p)
             files += all.filter { exts.contains(($0 as NSString).pathExtension.lowercased()) }.map { (p as NSString).appendingPathComponent($0) }
         } else {
             files.append(p)
