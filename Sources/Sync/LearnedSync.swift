@@ -15,26 +15,10 @@ public enum LearnedSync {
 
     /// Unit-length audio embeddings of every frame whose 16-column mel window lies inside `mel`,
     /// frame after frame (64 floats each).
-    public static func audioEmbeddings(_ mel: MelFrames, fps: Double, model: SyncNet, batch: Int = 64) -> [Float] {
-        var frames = 0
-        while MelFrames.windowStart(frame: frames, fps: fps) + 16 <= mel.count { frames += 1 }
-        let input = Tensor(shape: [batch, 1, 80, 16])
-        var out: [Float] = []
-        out.reserveCapacity(frames * SyncNet.embedding)
-        var j = 0
-        while j < frames {
-            let n = min(batch, frames - j)
-            input.reshape([n, 1, 80, 16])
-            for k in 0..<n {
-                let w = mel.window(start: MelFrames.windowStart(frame: j + k, fps: fps))
-                (input.data + k * w.count).update(from: w, count: w.count)
-            }
-            let e = model.embedAudio(mel: input)
-            normalizeRows(e)
-            out.append(contentsOf: UnsafeBufferPointer(start: e.data, count: n * SyncNet.embedding))
-            j += n
-        }
-        return out
+    public static func audioEmbeddings(_ mel: MelFrames, fps: Double, model: SyncNet) -> [Float] {
+        let embedder = AudioEmbedder(model: model, fps: fps)
+        embedder.push(mel)
+        return embedder.finish()
     }
 
     /// Visual embeddings of every complete window of a cached clip, and its audio embeddings.
@@ -100,6 +84,60 @@ public enum LearnedSync {
                            audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
                            minDist: curve[best], confidence: median(curve) - curve[best],
                            framewiseConfidence: framewise, distCurve: curve, method: "learned")
+    }
+}
+
+/// Embeds the audio of every frame as mel columns stream in: frame j's 16-column window from
+/// `MelFrames.windowStart(j)`, in batches; columns no later window needs are dropped, so memory holds
+/// one batch of windows, not the spectrogram.
+final class AudioEmbedder {
+    let model: SyncNet
+    let fps: Double
+    let batch: Int
+    private let input: Tensor
+    private var columns = MelFrames(nMels: 80)
+    private var first = 0, frame = 0
+    private(set) var embeddings: [Float] = []
+
+    init(model: SyncNet, fps: Double, batch: Int = 64) {
+        (self.model, self.fps, self.batch) = (model, fps, batch)
+        input = Tensor(shape: [batch, 1, 80, 16])
+    }
+
+    func push(_ m: MelFrames) {
+        columns.values += m.values
+        embed(final: false)
+    }
+
+    /// Embeds the frames still pending (those whose window lies inside the audio) and returns all.
+    func finish() -> [Float] {
+        embed(final: true)
+        return embeddings
+    }
+
+    private func embed(final: Bool) {
+        while true {
+            var n = 0
+            input.reshape([batch, 1, 80, 16])
+            while n < batch {
+                let s = MelFrames.windowStart(frame: frame + n, fps: fps) - first
+                guard s + 16 <= columns.count else { break }
+                let w = columns.window(start: s)
+                (input.data + n * w.count).update(from: w, count: w.count)
+                n += 1
+            }
+            guard n == batch || (final && n > 0) else { break }
+            input.reshape([n, 1, 80, 16])
+            let e = model.embedAudio(mel: input)
+            normalizeRows(e)
+            embeddings.append(contentsOf: UnsafeBufferPointer(start: e.data, count: n * SyncNet.embedding))
+            frame += n
+        }
+        let keep = MelFrames.windowStart(frame: frame, fps: fps) - first
+        if keep > 0 {
+            columns.values.removeFirst(min(keep, columns.count) * 80)
+            first += keep
+        }
     }
 }
 

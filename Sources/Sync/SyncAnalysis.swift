@@ -123,42 +123,14 @@ struct AudioPass {
         let reader = try AudioReader(path: path)
         let stream = MelStream(SpeechEnergy.mel)
         var pass = AudioPass()
-        // Mel columns from `first` on; only the columns later windows still need are kept.
-        var columns = MelFrames(nMels: 80), first = 0, frame = 0
-        let batch = 64
-        let input = Tensor(shape: [batch, 1, 80, 16])
-        func embed(final: Bool) {
-            guard let model else { return }
-            while true {
-                var n = 0
-                input.reshape([batch, 1, 80, 16])
-                while n < batch {
-                    let s = MelFrames.windowStart(frame: frame + n, fps: fps) - first
-                    guard s + 16 <= columns.count else { break }
-                    let w = columns.window(start: s)
-                    (input.data + n * w.count).update(from: w, count: w.count)
-                    n += 1
-                }
-                guard n == batch || (final && n > 0) else { break }
-                input.reshape([n, 1, 80, 16])
-                let e = model.embedAudio(mel: input)
-                normalizeRows(e)
-                pass.embeddings.append(contentsOf: UnsafeBufferPointer(start: e.data, count: n * SyncNet.embedding))
-                frame += n
-            }
-            let keep = MelFrames.windowStart(frame: frame, fps: fps) - first
-            if keep > 0 {
-                columns.values.removeFirst(min(keep, columns.count) * 80)
-                first += keep
-            }
-        }
+        let embedder = model.map { AudioEmbedder(model: $0, fps: fps) }
         func take(_ m: MelFrames) {
             pass.energyColumns += SpeechEnergy.perColumn(m)
-            if model != nil { columns.values += m.values; embed(final: false) }
+            embedder?.push(m)
         }
         while let samples = try reader.read(maxSamples: chunk) { take(stream.push(samples)) }
         take(stream.finish())
-        embed(final: true)
+        pass.embeddings = embedder?.finish() ?? []
         return pass
     }
 }
