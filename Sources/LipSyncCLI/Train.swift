@@ -36,6 +36,7 @@ struct TrainSync: ParsableCommand {
     @Option(help: "Peak learning rate (AdamW, warm-up then cosine decay).") var learningRate: Float = 1e-3
     @Option(help: "Seed for initialisation, sampling and augmentation.") var seed: UInt64 = 1
     @Option(help: "Held-out measurement interval, in steps (0: only at the end).") var evalEvery = 500
+    @Option(help: "Progress and log interval, in steps (losses are averaged over it).") var logEvery = 25
     @Option(help: "Checkpoint interval, in steps.") var checkpointEvery = 250
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
@@ -43,7 +44,7 @@ struct TrainSync: ParsableCommand {
     @Flag(help: "Train without augmentation (for ablation).") var noAugment = false
 
     func validate() throws {
-        guard steps > 0, batch >= 2, batch % 2 == 0 else { throw ValidationError("--steps must be positive and --batch even and at least 2") }
+        guard steps > 0, batch >= 2, batch % 2 == 0, logEvery >= 1 else { throw ValidationError("--steps and --log-every must be positive and --batch even and at least 2") }
     }
 
     func run() throws {
@@ -103,7 +104,7 @@ struct TrainSync: ParsableCommand {
                 let r = trainer.step()
                 step += 1
                 window.append(r)
-                if step % 25 == 0 || step == steps {
+                if step % logEvery == 0 || step == steps {
                     let el = Date().timeIntervalSince(t0)
                     let rate = Double((step - startStep) * batch) / max(el, 1e-9)
                     let loss = window.map(\.loss).reduce(0, +) / Float(window.count)
