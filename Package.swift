@@ -11,7 +11,9 @@ let package = Package(
         .library(name: "Audio", targets: ["Audio"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Vision", targets: ["Vision"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "Sync", targets: ["Sync"]),
+        .library(name: "Generate", targets: ["Generate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,10 +30,13 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
         .target(name: "NN", dependencies: ["COpenBLAS"]),
+        // Model-agnostic training (loop, schedule, checkpoints, log) beside the engine, not inside a model.
+        .target(name: "Training", dependencies: ["NN"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),
-        .target(name: "Sync", dependencies: ["Media", "Audio", "NN", "Vision"]),
+        .target(name: "Sync", dependencies: ["Media", "Audio", "NN", "Training", "Vision"]),
+        .target(name: "Generate", dependencies: ["Media", "Audio", "NN", "Training", "Vision", "Sync"]),
         .executableTarget(name: "LipSyncCLI", dependencies: [
-            "Media", "Audio", "NN", "Vision", "Sync",
+            "Media", "Audio", "NN", "Training", "Vision", "Sync", "Generate",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
@@ -40,9 +45,10 @@ let package = Package(
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "Media"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Training"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "Media", "NN"]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "Media", "Audio", "NN"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Media", "Audio", "NN", "Training"]),
+        .testTarget(name: "GenerateTests", dependencies: ["Generate", "Sync", "Media", "Audio", "NN", "Training", "Vision"]),
         // Runs the built `lipsync` binary (exit codes, JSON, a tiny training run).
         .testTarget(name: "CLITests", dependencies: ["LipSyncCLI"]),
     ]

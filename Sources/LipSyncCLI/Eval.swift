@@ -6,7 +6,7 @@ import Sync
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure models and methods on held-out data.",
-        subcommands: [EvalSync.self])
+        subcommands: [EvalSync.self, EvalGenerate.self])
 }
 
 struct EvalSync: ParsableCommand {
@@ -27,14 +27,12 @@ struct EvalSync: ParsableCommand {
 
     @Argument(help: "Clips or directories of clips.") var paths: [String]
     @Option(help: "Shift range in frames, as FROM:TO.") var shifts = "-15:15"
-    @Option(help: "Largest shift searched, in frames.") var vshift = 15
     @Flag(help: "Also score each clip against another clip's audio.") var swap = false
-    @Option(help: "How to score alignment: learned or correlation.") var method: SyncMethod = .learned
+    @OptionGroup var sync: SyncOptions
     @Option(help: "Confidence at or above which a pair counts as matched, for F1 (default: the detector's threshold for the method).")
     var threshold: Double?
     @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
     @Option(help: "Write one JSON line per clip and shift here.") var jsonl: String?
-    @Flag(help: "Print the table as JSON.") var json = false
 
     func run() throws {
         try reportingErrors {
@@ -46,8 +44,9 @@ struct EvalSync: ParsableCommand {
             let refused = files.filter { roles?.role(of: $0) == "train" }
             if !refused.isEmpty { FileHandle.standardError.write(Data("skipping \(refused.count) training clip(s)\n".utf8)) }
             files.removeAll { refused.contains($0) }
-            let model = method == .learned ? try loadSyncModel() : nil
-            let threshold = self.threshold ?? SyncDetector().mismatchConfidence[method.rawValue] ?? 0
+            let model = try sync.loadModel()
+            let threshold = self.threshold ?? SyncDetector().mismatchConfidence(for: sync.method)
+            let vshift = sync.vshift
             var clips: [SyncEvaluation.Clip] = []
             for (i, f) in files.enumerated() {
                 FileHandle.standardError.write(Data("\r[\(i + 1)/\(files.count)] \(f)".utf8))
@@ -67,20 +66,10 @@ struct EvalSync: ParsableCommand {
             }
             FileHandle.standardError.write(Data("\n".utf8))
             let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift, model: model) : []
-            if let path = jsonl {
-                let enc = JSONEncoder()
-                enc.keyEncodingStrategy = .convertToSnakeCase
-                enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                var text = ""
-                for r in results { text += String(decoding: try enc.encode(r), as: UTF8.self) + "\n" }
-                for p in pairs { text += String(decoding: try enc.encode(p), as: UTF8.self) + "\n" }
-                do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                    throw MediaError.unwritableOutput(path: path, reason: error.localizedDescription)
-                }
-            }
+            if let path = jsonl { try writeJSONLines(results as [any Encodable] + pairs as [any Encodable], to: path) }
             let rows = SyncEvaluation.rows(results, pairs: pairs, threshold: threshold)
-            if json { try printJSON(rows); return }
-            print("method \(method.rawValue), shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
+            if sync.json { try printJSON(rows); return }
+            print("method \(sync.method.rawValue), shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
             print("dataset        clips  exact   ±1      MAE    AUC     F1@\(threshold)")
             for r in rows {
                 let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)

@@ -40,11 +40,8 @@ struct Faces: ParsableCommand {
             options.detectionInterval = detectEvery
             options.maxFaces = maxFaces
             options.keepImages = true
-            let tracker: FaceTracker
-            do { tracker = try FaceTracker(options: options) } catch {
-                throw CLIError(description: "\(error)", exitCode: 70)
-            }
-            let reader = try VideoReader(path: video)
+            let tracked = try TrackedVideo(path: video, reader: .init(), tracker: options)
+            let reader = tracked.reader
             let hasAudio = (try? MediaInfo(probing: video))?.audio != nil
             let writer = try VideoWriter(path: output, width: reader.width, height: reader.height, fps: reader.frameRate,
                                          options: .init(crf: 20, audio: hasAudio ? .copy(fromFile: video) : .none))
@@ -75,11 +72,7 @@ struct Faces: ParsableCommand {
                     }
                 }
             }
-            var image = RGBImage.empty
-            while let t = try reader.readFrame(into: &image) {
-                try emit(tracker.push(image, frame: t.index, time: t.time))
-            }
-            try emit(tracker.finish())
+            try tracked.forEachBatch(emit)
             try writer.finish()
             try sink?.finish()
             FileHandle.standardError.write(Data("\r".utf8))

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Media
+import NN
+import Training
+import Vision
 
 @main
 struct LipSync: ParsableCommand {
@@ -14,7 +17,7 @@ struct LipSync: ParsableCommand {
         Errors print one line naming the file and the problem; exit codes are listed in docs/cli.md.
         """,
         version: version,
-        subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, Eval.self, Train.self]
+        subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, GenerateCommand.self, Eval.self, Train.self]
     )
 }
 
@@ -22,12 +25,30 @@ struct LipSync: ParsableCommand {
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let e as MediaError {
-        FileHandle.standardError.write(Data("lipsync: error: \(e.description)\n".utf8))
-        throw ExitCode(e.exitCode)
-    } catch let e as CLIError {
-        FileHandle.standardError.write(Data("lipsync: error: \(e.description)\n".utf8))
-        throw ExitCode(e.exitCode)
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        let (message, code) = exitStatus(for: error)
+        FileHandle.standardError.write(Data("lipsync: error: \(message)\n".utf8))
+        throw ExitCode(code)
+    }
+}
+
+/// The one mapping from every error type the libraries throw to its message and exit code (docs/cli.md).
+func exitStatus(for error: Error) -> (message: String, code: Int32) {
+    switch error {
+    case let e as MediaError: return (e.description, e.exitCode)
+    case let e as CLIError: return (e.description, e.exitCode)
+    // Model weights: missing, damaged, or of another kind.
+    case let e as VisionError: return (e.description, 70)
+    case let e as SafetensorsFile.Error: return (e.description, 70)
+    case let e as Checkpoint.Error: return (e.description, 70)
+    case let e as TrainingError:
+        switch e {
+        case .unwritableLog: return (e.description, 73)
+        case .noCheckpoint: return (e.description, 66)
+        }
+    default: return ("internal error: \(error) (please report it)", 70)
     }
 }
 

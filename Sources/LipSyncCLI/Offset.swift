@@ -5,32 +5,32 @@ import NN
 import Sync
 import Vision
 
-enum SyncMethod: String, ExpressibleByArgument, CaseIterable {
-    case learned, correlation
-}
+extension SyncMethod: ExpressibleByArgument {}
 
-/// The shipped sync model (Models/sync.safetensors, or $LIPSYNC_MODELS).
-func loadSyncModel() throws -> SyncNet {
-    do {
-        return try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
-    } catch let e as VisionError {
-        throw CLIError(description: "\(e)", exitCode: 70)
-    } catch let e as SafetensorsFile.Error {
-        throw CLIError(description: e.description, exitCode: 70)
+/// The options every command that scores sync shares.
+struct SyncOptions: ParsableArguments {
+    @Option(help: "How to score alignment: learned (the sync model) or correlation (training-free).") var method: SyncMethod = .learned
+    @Option(help: "Sync model weights for the learned method (default: the shipped Models/sync.safetensors).") var model: String?
+    @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
+    @Flag(help: "Print JSON for machines.") var json = false
+
+    func validate() throws {
+        guard (1...100).contains(vshift) else { throw ValidationError("--vshift must be between 1 and 100") }
     }
-}
 
-/// Tracks faces and scores sync in one pass over the video (and one over the audio).
-func gatherSignals(video: String, audio: String?, method: SyncMethod, vshift: Int) throws -> SyncSignals {
-    let model = method == .learned ? try loadSyncModel() : nil
-    do {
-        let s = try SyncSignals.gather(video: video, audioPath: audio, model: model, vshift: vshift) { n in
+    /// The model the method needs: --model, else the shipped one; nil for correlation.
+    func loadModel() throws -> SyncNet? {
+        guard method == .learned else { return nil }
+        return try SyncNet(contentsOf: model ?? ModelLocator.url("sync.safetensors").path)
+    }
+
+    /// Tracks faces and scores sync in one pass over the video (and one over the audio).
+    func gatherSignals(video: String, audio: String?) throws -> SyncSignals {
+        let s = try SyncSignals.gather(video: video, audioPath: audio, model: try loadModel(), vshift: vshift) { n in
             if n % 250 == 0 && n > 0 { FileHandle.standardError.write(Data("\r\(n) frames".utf8)) }
         }
         FileHandle.standardError.write(Data("\r".utf8))
         return s
-    } catch let e as VisionError {
-        throw CLIError(description: "\(e)", exitCode: 70)
     }
 }
 
@@ -60,32 +60,29 @@ struct Offset: ParsableCommand {
 
     @Argument(help: "Video with one or more faces.") var video: String
     @Option(help: "Take the audio from this file instead of the video's own.") var audio: String?
-    @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
     @Option(help: "A track id, or 'all'.") var track = "all"
-    @Option(help: "How to score alignment: learned or correlation.") var method: SyncMethod = .learned
-    @Flag(help: "Print JSON for machines.") var json = false
+    @OptionGroup var sync: SyncOptions
 
     func validate() throws {
-        guard (1...100).contains(vshift) else { throw ValidationError("--vshift must be between 1 and 100") }
         guard track == "all" || Int(track) != nil else { throw ValidationError("--track takes a number or 'all'") }
     }
 
     func run() throws {
         try reportingErrors {
-            let signals = try gatherSignals(video: video, audio: audio, method: method, vshift: vshift)
-            var results = signals.offsets(vshift: vshift)
+            let signals = try sync.gatherSignals(video: video, audio: audio)
+            var results = signals.offsets(vshift: sync.vshift)
             if let id = Int(track) { results = results.filter { $0.track == id } }
-            if json { try printJSON(results) }
+            if sync.json { try printJSON(results) }
             guard !results.isEmpty else {
                 throw CLIError(description: "\(video): no face track of at least 1 s\(track == "all" ? "" : " with id \(track)")", exitCode: 68)
             }
-            if json { return }
+            if sync.json { return }
             for r in results {
                 let ms = abs(r.audioDelayMs), frames = abs(r.audioDelayFrames)
                 let what = r.audioDelayFrames == 0 ? "in sync" :
                     String(format: "audio %@ by %.0f ms (%d frame%@)", r.audioDelayFrames > 0 ? "late" : "early", ms, frames, frames == 1 ? "" : "s")
                 print(String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame, what,
-                             r.confidence, r.method))
+                             r.confidence, r.method.rawValue))
             }
         }
     }

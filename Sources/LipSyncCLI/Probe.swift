@@ -46,6 +46,7 @@ struct Probe: ParsableCommand {
         } else {
             lines.append("  audio      none")
         }
+        if let g = i.generatedBy { lines.append("  generated  \(g) (LipSync's provenance mark; a file without it proves nothing)") }
         return lines.joined(separator: "\n")
     }
 }

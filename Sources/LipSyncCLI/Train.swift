@@ -3,11 +3,12 @@ import Foundation
 import Media
 import NN
 import Sync
+import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the models LipSync ships.",
-        subcommands: [TrainSync.self])
+        subcommands: [TrainSync.self, TrainGenerator.self])
 }
 
 struct TrainSync: ParsableCommand {
@@ -15,13 +16,8 @@ struct TrainSync: ParsableCommand {
         commandName: "sync",
         abstract: "Train the sync discriminator on talking-face clips.",
         discussion: """
-        Clips are found under the --data directories and sorted by the split file: clips marked
-        `train` are trained on, clips marked `heldout` measure progress, all others are never used.
-        Each clip is tracked once and its mouth crops, lip landmarks and mel spectrogram are cached
-        in --cache (an interrupted preparation resumes). Training then prints step, loss, samples/s
-        and ETA on stderr, measures held-out pair accuracy and offset accuracy every --eval-every
-        steps, writes a checkpoint every --checkpoint-every steps (resume with --resume), appends
-        every measurement to --log as JSON lines, and writes the weights to --out at the end.
+        Clips are found under the --data directories and sorted by the split file: clips marked `train` are trained on, clips marked `heldout` measure progress, all others are never used.
+        Each clip is tracked once and its mouth crops, lip landmarks and mel spectrogram are cached in --cache (an interrupted preparation resumes). Training then prints step, loss, accuracy, samples/s and ETA on stderr every --log-every steps, measures held-out pair accuracy and offset accuracy every --eval-every steps, writes a checkpoint every --checkpoint-every steps (resume with --resume), appends every measurement to --log as JSON lines, and writes the weights to --out at the end.
 
         Example:
           lipsync train sync --data ../shared/data --out Models/sync.safetensors --steps 9000
@@ -40,8 +36,10 @@ struct TrainSync: ParsableCommand {
     @Option(help: "Checkpoint interval, in steps.") var checkpointEvery = 250
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
+    @Option(name: .customLong("init"), help: "Start from these sync model weights instead of a random initialisation (fine-tuning).") var initial: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Flag(help: "Train without augmentation (for ablation).") var noAugment = false
+    @Flag(help: "Train the pixel-only variant (mouth crops, no lip landmarks): the generator's sync expert, which must judge painted pixels.") var pixelsOnly = false
 
     func validate() throws {
         guard steps > 0, batch >= 2, batch % 2 == 0, logEvery >= 1 else { throw ValidationError("--steps and --log-every must be positive and --batch even and at least 2") }
@@ -60,83 +58,42 @@ struct TrainSync: ParsableCommand {
             }
             note("\(trainFiles.count) training clips, \(heldFiles.count) held-out clips, \(files.count - trainFiles.count - heldFiles.count) others not used")
 
-            func prepare(_ list: [String], _ label: String) throws -> [ClipFeatures] {
-                var out: [ClipFeatures] = []
-                let t0 = Date()
-                for (i, f) in list.enumerated() {
-                    do {
-                        let c = try ClipFeatures.cached(video: f, directory: cache)
-                        if !c.windowStarts.isEmpty { out.append(c) } else { note("\n\(f): no usable face windows, skipped") }
-                    } catch let e as MediaError {
-                        note("\n\(e.description), skipped")
-                    }
-                    let el = Date().timeIntervalSince(t0), eta = el / Double(i + 1) * Double(list.count - i - 1)
-                    FileHandle.standardError.write(Data(String(format: "\rpreparing %@ %d/%d  ETA %.0f s   ", label, i + 1, list.count, eta).utf8))
-                }
-                FileHandle.standardError.write(Data("\n".utf8))
-                return out
+            let model = SyncNet(seed: seed, usesGeometry: !pixelsOnly)
+            if let initial {
+                try model.loadWeights(from: initial)
+                note("initialised from \(initial)")
+            }
+
+            let prepare = { (list: [String], label: String) in
+                try prepareClips(list, label) { try ClipFeatures.cached(video: $0, directory: cache) } usable: { !$0.windowStarts.isEmpty }
             }
             let train = try prepare(trainFiles, "train")
             let held = try prepare(heldFiles, "held-out")
             guard !train.isEmpty else { throw CLIError(description: "no training clip has a usable face", exitCode: 68) }
 
-            var options = SyncTrainer.Options()
-            options.steps = steps
+            var options = SyncObjective.Options()
             options.batch = batch
             options.learningRate = learningRate
             options.seed = seed
             options.augment = !noAugment
-            let trainer = SyncTrainer(model: SyncNet(seed: seed), train: train, heldOut: held, options: options)
-            var step = 0
-            if resume {
-                guard FileManager.default.fileExists(atPath: ckpt) else { throw CLIError(description: "\(ckpt): no checkpoint to resume", exitCode: 66) }
-                step = try trainer.resume(from: ckpt)
-                note("resumed at step \(step)")
-            } else {
-                try? FileManager.default.removeItem(atPath: logPath)
-            }
-            note("\(trainer.trainingWindows) training windows; \(steps) steps of \(batch) pairs")
-            let logFile = try LogFile(path: logPath)
-            var window: [SyncTrainer.StepResult] = []
-            var t0 = Date(), startStep = step
-            let started = Date()
-            while step < steps {
-                let r = trainer.step()
-                step += 1
-                window.append(r)
-                if step % logEvery == 0 || step == steps {
-                    let el = Date().timeIntervalSince(t0)
-                    let rate = Double((step - startStep) * batch) / max(el, 1e-9)
-                    let loss = window.map(\.loss).reduce(0, +) / Float(window.count)
-                    let acc = window.map(\.accuracy).reduce(0, +) / Float(window.count)
-                    let eta = Double(steps - step) * Double(batch) / max(rate, 1e-9)
-                    FileHandle.standardError.write(Data(String(format: "\rstep %d/%d  loss %.4f  acc %.3f  %.0f samples/s  ETA %@   ",
-                                                               step, steps, loss, acc, rate, Self.duration(eta)).utf8))
-                    try logFile.append(["step": Double(step), "loss": Double(loss), "accuracy": Double(acc), "samples_per_s": rate,
-                                        "lr": Double(trainer.optimizer.learningRate), "elapsed_s": Date().timeIntervalSince(started)])
-                    window.removeAll()
-                    if step - startStep >= 200 { t0 = Date(); startStep = step }
-                }
-                if step % checkpointEvery == 0 || step == steps { try trainer.saveCheckpoint(to: ckpt) }
-                if (evalEvery > 0 && step % evalEvery == 0) || step == steps {
-                    let h = trainer.evaluate()
-                    FileHandle.standardError.write(Data(String(format: "\n  held-out: pair loss %.4f  pair acc %.3f  offset exact %.3f  within 1 %.3f\n",
-                                                               h.pairLoss, h.pairAccuracy, h.offsetExact, h.offsetWithinOne).utf8))
-                    try logFile.append(["step": Double(step), "heldout_pair_loss": h.pairLoss, "heldout_pair_accuracy": h.pairAccuracy,
-                                        "heldout_offset_exact": h.offsetExact, "heldout_offset_within_one": h.offsetWithinOne])
-                }
-            }
+            let objective = SyncObjective(model: model, train: train, heldOut: held, options: options)
+            var loop = Trainer<SyncObjective>.Options()
+            loop.steps = steps
+            loop.seed = seed
+            loop.logEvery = logEvery
+            loop.evalEvery = evalEvery
+            loop.checkpointEvery = checkpointEvery
+            loop.checkpoint = ckpt
+            loop.log = logPath
+            let trainer = Trainer(objective: objective, options: loop)
+            note("\(objective.trainingWindows) training windows; \(steps) steps of \(batch) pairs")
+            try trainer.run(resume: resume)
             try FileManager.default.createDirectory(atPath: (out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)
-            try trainer.model.save(to: out, metadata: ["steps": String(steps), "batch": String(batch), "seed": String(seed),
-                                                        "train_clips": String(train.count), "split": split])
+            try model.save(to: out, metadata: ["steps": String(steps), "batch": String(batch), "seed": String(seed),
+                                               "train_clips": String(train.count), "split": split])
             note("wrote \(out)")
         }
-    }
-
-    static func duration(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
     }
 
     func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -163,6 +120,37 @@ struct DataSplit {
     }
 }
 
+/// Loads (from the cache, or by tracking) every clip of `list`, with progress and ETA on stderr; a
+/// clip that cannot be decoded or has no usable face is skipped with a note, not the end of the run.
+func prepareClips<Clip>(_ list: [String], _ label: String, load: (String) throws -> Clip, usable: (Clip) -> Bool) throws -> [Clip] {
+    var out: [Clip] = []
+    let t0 = Date()
+    for (i, f) in list.enumerated() {
+        do {
+            let c = try load(f)
+            if usable(c) { out.append(c) } else { FileHandle.standardError.write(Data("\n\(f): no usable face windows, skipped\n".utf8)) }
+        } catch let e as MediaError {
+            FileHandle.standardError.write(Data("\n\(e.description), skipped\n".utf8))
+        }
+        let el = Date().timeIntervalSince(t0), eta = el / Double(i + 1) * Double(list.count - i - 1)
+        FileHandle.standardError.write(Data(String(format: "\rpreparing %@ %d/%d  ETA %.0f s   ", label, i + 1, list.count, eta).utf8))
+    }
+    FileHandle.standardError.write(Data("\n".utf8))
+    return out
+}
+
+/// Writes values as JSON lines (snake_case keys), atomically.
+func writeJSONLines(_ values: [any Encodable], to path: String) throws {
+    let enc = JSONEncoder()
+    enc.keyEncodingStrategy = .convertToSnakeCase
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var text = ""
+    for v in values { text += String(decoding: try enc.encode(v), as: UTF8.self) + "\n" }
+    do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw MediaError.unwritableOutput(path: path, reason: error.localizedDescription)
+    }
+}
+
 /// Media files in the given files and directories (recursively unless told otherwise), sorted.
 func mediaFiles(under paths: [String], recursive: Bool = true) throws -> [String] {
     let exts: Set<String> = ["mpg", "flv", "mp4", "mov", "mkv", "avi", "webm"]
@@ -179,21 +167,4 @@ func mediaFiles(under paths: [String], recursive: Bool = true) throws -> [String
         }
     }
     return files.sorted()
-}
-
-/// Appends JSON objects, one per line, flushed as they come (a crash loses nothing logged).
-final class LogFile {
-    let handle: FileHandle
-    init(path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw MediaError.unwritableOutput(path: path, reason: "cannot open the log") }
-        h.seekToEndOfFile()
-        handle = h
-    }
-    func append(_ record: [String: Double]) throws {
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        handle.write(data + Data("\n".utf8))
-    }
 }

@@ -23,6 +23,10 @@ public struct MediaInfo: Codable, Equatable, Sendable {
     public var duration: Double?
     public var video: Video?
     public var audio: Audio?
+    /// LipSync's provenance mark (`lipsync_generated` tag), when the file carries one.
+    public var generatedBy: String?
+    /// The container key of the provenance mark `lipsync generate` writes.
+    public static let provenanceKey = "lipsync_generated"
 
     /// Reads the container header and, to judge frame-rate variability, the first few hundred video
     /// packet timestamps (demux only, nothing is decoded).
@@ -34,6 +38,7 @@ public struct MediaInfo: Codable, Equatable, Sendable {
         container = String(cString: f.pointee.iformat.pointee.name)
         duration = f.pointee.duration == FF.noPTS || f.pointee.duration <= 0 ? nil
             : Double(f.pointee.duration) / Double(FF.timeBase)
+        if let e = av_dict_get(f.pointee.metadata, Self.provenanceKey, nil, 0), let v = e.pointee.value { generatedBy = String(cString: v) }
         let vi = av_find_best_stream(f, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         let ai = av_find_best_stream(f, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0)
         if ai >= 0 {

@@ -15,6 +15,8 @@ public struct VideoWriterOptions: Sendable {
     public var preset: String
     public var audio: AudioTrackSource
     public var audioBitrate: Int
+    /// Container tags (MP4: written as metadata items, so custom keys survive).
+    public var metadata: [String: String] = [:]
     public init(crf: Int = 18, preset: String = "medium", audio: AudioTrackSource = .none, audioBitrate: Int = 128_000) {
         self.crf = crf
         self.preset = preset
@@ -122,8 +124,9 @@ public final class VideoWriter {
         let orc = avio_open(&oc.pointee.pb, tempPath, AVIO_FLAG_WRITE)
         guard orc >= 0 else { throw MediaError.unwritableOutput(path: path, reason: FF.errorString(orc)) }
         var opts: OpaquePointer? = nil
+        for (k, v) in options.metadata.sorted(by: { $0.key < $1.key }) { av_dict_set(&oc.pointee.metadata, k, v, 0) }
         if String(cString: oc.pointee.oformat.pointee.name).contains("mp4") {
-            av_dict_set(&opts, "movflags", "+faststart", 0)
+            av_dict_set(&opts, "movflags", options.metadata.isEmpty ? "+faststart" : "+faststart+use_metadata_tags", 0)
         }
         rc = avformat_write_header(oc, &opts)
         av_dict_free(&opts)

@@ -25,7 +25,8 @@ public final class BatchNorm2d: Layer {
     }
 
     public var parameters: [Parameter] { [gamma, beta] }
-    public func setTraining(_ t: Bool) { training = t }
+    /// Batch statistics only in training; frozen and inference both use the running statistics.
+    public func setMode(_ mode: ModelMode) { training = mode == .training }
 
     public func forward(_ x: Tensor) -> Tensor {
         let y = reuse(&out, x.shape), xh = reuse(&xhat, x.shape)

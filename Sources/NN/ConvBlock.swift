@@ -33,10 +33,10 @@ public final class ConvBlock: Layer {
     }
 
     public var parameters: [Parameter] { conv.parameters + bn.parameters }
-    public func setTraining(_ training: Bool) {
-        bn.setTraining(training)
+    public func setMode(_ mode: ModelMode) {
+        bn.setMode(mode)
         folded = nil
-        if !training, let c = conv as? Conv2d {
+        if mode == .inference, let c = conv as? Conv2d {
             var scratch = SeededRandom(seed: 0)
             folded = c.folding(bn, rng: &scratch)
         }
@@ -53,7 +53,7 @@ public final class ConvBlock: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        precondition(folded == nil, "ConvBlock.backward in inference mode")
+        precondition(folded == nil, "ConvBlock.backward in inference mode (use .frozen for a network that serves as a loss)")
         let ds = relu.backward(dy)
         let dx = conv.backward(bn.backward(ds))
         if residual {

@@ -7,13 +7,16 @@ public protocol Layer: AnyObject {
     func forward(_ x: Tensor) -> Tensor
     func backward(_ dy: Tensor) -> Tensor
     var parameters: [Parameter] { get }
-    /// Train mode (batch statistics) or inference mode (running statistics).
-    func setTraining(_ training: Bool)
+    /// Training (batch statistics), frozen (running statistics, backward still works) or inference
+    /// (running statistics, fused kernels, no backward). See `ModelMode`.
+    func setMode(_ mode: ModelMode)
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
-    public func setTraining(_ training: Bool) {}
+    public func setMode(_ mode: ModelMode) {}
+    /// Training or inference mode.
+    public func setTraining(_ training: Bool) { setMode(training ? .training : .inference) }
 }
 
 /// Layers applied one after another.
@@ -23,5 +26,5 @@ public final class Sequential: Layer {
     public func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1.forward($0) } }
     public func backward(_ dy: Tensor) -> Tensor { layers.reversed().reduce(dy) { $1.backward($0) } }
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
-    public func setTraining(_ training: Bool) { layers.forEach { $0.setTraining(training) } }
+    public func setMode(_ mode: ModelMode) { layers.forEach { $0.setMode(mode) } }
 }

@@ -4,16 +4,22 @@ import Foundation
 public enum Loss {
     /// Binary cross-entropy on logits, numerically stable: max(z,0) - z*y + log(1 + e^-|z|).
     public static func bceWithLogits(_ z: Tensor, target: [Float], grad: Tensor) -> Float {
+        Float(bceWithLogitsExact(z, target: target, grad: grad))
+    }
+
+    /// The same loss in Double, accumulated term by term in Double (finite-difference checks need
+    /// the digits a Float loss rounds away).
+    public static func bceWithLogitsExact(_ z: Tensor, target: [Float], grad: Tensor) -> Double {
         precondition(z.count == target.count)
         grad.reshape(z.shape)
         var sum: Double = 0
-        let inv = 1 / Float(z.count)
+        let n = Float(z.count)
         for i in 0..<z.count {
-            let v = z.data[i], y = target[i]
-            sum += Double(max(v, 0) - v * y + log1pf(expf(-abs(v))))
-            grad.data[i] = (1 / (1 + expf(-v)) - y) * inv
+            let v = z.data[i], y = target[i], vd = Double(v)
+            sum += max(vd, 0) - vd * Double(y) + log1p(exp(-abs(vd)))
+            grad.data[i] = (1 / (1 + expf(-v)) - y) / n
         }
-        return Float(sum / Double(z.count))
+        return sum / Double(z.count)
     }
 
     /// Binary cross-entropy on probabilities, with PyTorch's clamp of log at -100.

@@ -66,9 +66,6 @@ public final class Adam {
         }
     }
 
-    /// Moment tensors and step, for checkpoints.
-    public var state: [(name: String, tensor: Tensor)] {
-        parameters.enumerated().flatMap { k, p in [("adam.m.\(p.name)", m[k]), ("adam.v.\(p.name)", v[k])] }
-    }
+    /// Sets the step count (a checkpoint restores the moments itself, `Checkpoint`).
     public func restore(step: Int) { self.step = step }
 }

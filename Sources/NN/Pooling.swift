@@ -6,7 +6,7 @@ public final class MaxPool2d: Layer {
     private var argmax: [Int32] = []
     /// Inference skips recording where each maximum came from (only backward needs it).
     private var training = true
-    public func setTraining(_ t: Bool) { training = t }
+    public func setMode(_ mode: ModelMode) { training = mode != .inference }
 
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
         self.kernel = kernel

@@ -5,8 +5,14 @@ import Foundation
 /// before any byte of data is touched.
 public struct SafetensorsFile: Sendable {
     public enum DType: String, Sendable {
-        case f32 = "F32", f16 = "F16"
-        var size: Int { self == .f32 ? 4 : 2 }
+        case f32 = "F32", f16 = "F16", u8 = "U8"
+        var size: Int {
+            switch self {
+            case .f32: return 4
+            case .f16: return 2
+            case .u8: return 1
+            }
+        }
     }
 
     public struct Entry: Sendable {
@@ -121,9 +127,46 @@ public struct SafetensorsFile: Sendable {
                 for i in 0..<t.count { t.data[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             case .f16:
                 for i in 0..<t.count { t.data[i] = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+            case .u8:
+                for i in 0..<t.count { t.data[i] = Float(base.load(fromByteOffset: i, as: UInt8.self)) }
             }
         }
         return t
+    }
+
+    /// The raw bytes of a U8 tensor (8-bit pictures stay 8-bit in memory).
+    public func bytes(_ name: String) throws -> [UInt8] {
+        guard let e = entries[name] else { throw Error.missingTensor(path: path, name: name) }
+        guard e.dtype == .u8 else { throw Error.malformed(path: path, reason: "tensor '\(name)' is \(e.dtype.rawValue), not U8") }
+        return data.withUnsafeBytes { raw in Array(UnsafeRawBufferPointer(rebasing: raw[(dataStart + e.range.lowerBound)..<(dataStart + e.range.upperBound)])) }
+    }
+
+    /// Writes Float tensors (sorted by name) and 8-bit arrays in one file, atomically.
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], bytes: [(name: String, shape: [Int], values: [UInt8])],
+                             metadata: [String: String] = [:], to path: String) throws {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        let ordered = tensors.sorted { $0.name < $1.name }
+        for (name, t) in ordered {
+            header[name] = ["dtype": DType.f32.rawValue, "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]]
+            offset += 4 * t.count
+        }
+        for b in bytes {
+            precondition(b.shape.reduce(1, *) == b.values.count, "safetensors: \(b.name) shape \(b.shape) for \(b.values.count) bytes")
+            header[b.name] = ["dtype": DType.u8.rawValue, "shape": b.shape, "data_offsets": [offset, offset + b.values.count]]
+            offset += b.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        for (_, t) in ordered { out.append(Data(bytes: t.data, count: t.count * 4)) }
+        for b in bytes { out.append(contentsOf: b.values) }
+        do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw Error.unreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
+        }
     }
 
     /// Copies a stored tensor into `target`, which must have the same shape.
@@ -158,6 +201,8 @@ public struct SafetensorsFile: Sendable {
                 var half = [UInt16](repeating: 0, count: t.count)
                 for i in 0..<t.count { half[i] = Float16(t.data[i]).bitPattern.littleEndian }
                 half.withUnsafeBytes { out.append(contentsOf: $0) }
+            case .u8:
+                out.append(contentsOf: (0..<t.count).map { UInt8(max(0, min(255, t.data[$0].rounded()))) })
             }
         }
         do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
@@ -166,32 +211,53 @@ public struct SafetensorsFile: Sendable {
     }
 }
 
-/// Model parameters, optimiser moments, step and any caller state (e.g. the data RNG), in one
-/// safetensors file, so training resumes bit for bit.
+/// Any number of models and named optimisers in one safetensors file, so training resumes bit for
+/// bit: every model's parameters and buffers under its scope (`sync.visual.0.conv.weight`), every
+/// optimiser's moments (`optim.NAME.m.SCOPED-PARAMETER`) and step (metadata `optim.NAME.step`), and
+/// any caller state as metadata (the data generator's state, say).
 public enum Checkpoint {
-    public static func save(parameters: [Parameter], extraTensors: [(name: String, tensor: Tensor)] = [],
-                            optimizer: Adam?, metadata: [String: String] = [:], to path: String) throws {
-        var tensors = parameters.map { (name: $0.name, tensor: $0.value) } + extraTensors
-        var meta = metadata
-        meta["format"] = "lipsync-checkpoint-1"
-        if let o = optimizer {
-            tensors += o.state
-            meta["step"] = String(o.step)
+    public static let format = "lipsync-checkpoint-2"
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case parameterOutsideModels(optimizer: String, parameter: String)
+        case wrongFormat(path: String, found: String?)
+        public var description: String {
+            switch self {
+            case .parameterOutsideModels(let o, let p): return "checkpoint: optimiser '\(o)' updates '\(p)', which belongs to no saved model"
+            case .wrongFormat(let p, let f): return "\(p): not a \(Checkpoint.format) checkpoint (format \(f ?? "missing"))"
+            }
         }
-        try SafetensorsFile.write(tensors, metadata: meta, to: path)
     }
 
-    /// Restores parameters (and the optimiser if given); returns the file's metadata.
-    @discardableResult
-    public static func load(from path: String, parameters: [Parameter], extraTensors: [(name: String, tensor: Tensor)] = [],
-                            optimizer: Adam?) throws -> [String: String] {
-        let f = try SafetensorsFile(path: path)
-        for p in parameters { try f.load(p.name, into: p.value) }
-        for (name, t) in extraTensors { try f.load(name, into: t) }
-        if let o = optimizer {
-            for (name, t) in o.state { try f.load(name, into: t) }
-            o.restore(step: Int(f.metadata["step"] ?? "0") ?? 0)
+    static func tensors(models: [any Model], optimizers: [(name: String, optimizer: Adam)]) throws -> [(name: String, tensor: Tensor)] {
+        var scoped: [ObjectIdentifier: String] = [:]
+        for m in models { for p in m.parameters { scoped[ObjectIdentifier(p)] = m.scope + "." + p.name } }
+        var out = models.flatMap(\.scopedTensors)
+        for (name, o) in optimizers {
+            for (k, p) in o.parameters.enumerated() {
+                guard let s = scoped[ObjectIdentifier(p)] else { throw Error.parameterOutsideModels(optimizer: name, parameter: p.name) }
+                out.append((name: "optim.\(name).m.\(s)", tensor: o.m[k]))
+                out.append((name: "optim.\(name).v.\(s)", tensor: o.v[k]))
+            }
         }
+        return out
+    }
+
+    public static func save(models: [any Model], optimizers: [(name: String, optimizer: Adam)], metadata: [String: String] = [:],
+                            to path: String) throws {
+        var meta = metadata
+        meta["format"] = format
+        for (name, o) in optimizers { meta["optim.\(name).step"] = String(o.step) }
+        try SafetensorsFile.write(try tensors(models: models, optimizers: optimizers), metadata: meta, to: path)
+    }
+
+    /// Restores every model and optimiser named; returns the file's metadata.
+    @discardableResult
+    public static func load(from path: String, models: [any Model], optimizers: [(name: String, optimizer: Adam)]) throws -> [String: String] {
+        let f = try SafetensorsFile(path: path)
+        guard f.metadata["format"] == format else { throw Error.wrongFormat(path: path, found: f.metadata["format"]) }
+        for (name, t) in try tensors(models: models, optimizers: optimizers) { try f.load(name, into: t) }
+        for (name, o) in optimizers { o.restore(step: Int(f.metadata["optim.\(name).step"] ?? "0") ?? 0) }
         return f.metadata
     }
 }

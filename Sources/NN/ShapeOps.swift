@@ -93,9 +93,8 @@ public final class Upsample: Layer {
                 let (y0, y1, fy) = ys[oy]
                 for ox in 0..<wo {
                     let (x0, x1, fx) = xs[ox]
-                    let top = src[y0 * x.w + x0] * (1 - fx) + src[y0 * x.w + x1] * fx
-                    let bot = src[y1 * x.w + x0] * (1 - fx) + src[y1 * x.w + x1] * fx
-                    dst[oy * wo + ox] = top * (1 - fy) + bot * fy
+                    let t = Bilinear(x0: x0, y0: y0, x1: x1, y1: y1, fx: fx, fy: fy)
+                    dst[oy * wo + ox] = t.mix(src[y0 * x.w + x0], src[y0 * x.w + x1], src[y1 * x.w + x0], src[y1 * x.w + x1])
                 }
             }
         }
@@ -112,10 +111,11 @@ public final class Upsample: Layer {
                 let (y0, y1, fy) = ys[oy]
                 for ox in 0..<dy.w {
                     let (x0, x1, fx) = xs[ox], g = src[oy * dy.w + ox]
-                    dst[y0 * w + x0] += g * (1 - fy) * (1 - fx)
-                    dst[y0 * w + x1] += g * (1 - fy) * fx
-                    dst[y1 * w + x0] += g * fy * (1 - fx)
-                    dst[y1 * w + x1] += g * fy * fx
+                    let t = Bilinear(x0: x0, y0: y0, x1: x1, y1: y1, fx: fx, fy: fy).weights
+                    dst[y0 * w + x0] += g * t.0
+                    dst[y0 * w + x1] += g * t.1
+                    dst[y1 * w + x0] += g * t.2
+                    dst[y1 * w + x1] += g * t.3
                 }
             }
         }

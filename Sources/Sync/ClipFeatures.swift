@@ -22,10 +22,9 @@ public struct ClipFeatures: Sendable {
 
     /// Decodes and tracks a clip. Meant for clips of seconds to minutes: everything is kept.
     public static func extract(video: String) throws -> ClipFeatures {
-        let reader = try VideoReader(path: video, options: .constantFrameRateAtSource)
         var options = FaceTracker.Options()
         options.keepImages = true
-        let tracker = try FaceTracker(options: options)
+        let tracked = try TrackedVideo(path: video, tracker: options)
         var perTrack: [Int: [Int: (crop: [Float], geometry: [Float])]] = [:]
         var count = 0
         func take(_ frames: [FrameFaces]) {
@@ -35,11 +34,9 @@ public struct ClipFeatures: Sendable {
                 for o in f.faces { perTrack[o.track, default: [:]][f.frame] = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks) }
             }
         }
-        var image = RGBImage.empty
-        while let t = try reader.readFrame(into: &image) { take(tracker.push(image, frame: t.index, time: t.time)) }
-        take(tracker.finish())
+        try tracked.forEachBatch(take)
         let longest = perTrack.max { $0.value.count < $1.value.count }?.value ?? [:]
-        var clip = ClipFeatures(path: video, fps: reader.frameRate, frames: count,
+        var clip = ClipFeatures(path: video, fps: tracked.frameRate, frames: count,
                                 crops: [Float](repeating: 0, count: count * cropSize),
                                 geometry: [Float](repeating: 0, count: count * MouthFeatures.geometryCount),
                                 valid: [Bool](repeating: false, count: count),
@@ -95,12 +92,7 @@ public struct ClipFeatures: Sendable {
     /// The cached features of `video` in `directory`, extracted and written there first if missing:
     /// an interrupted preparation resumes where it stopped.
     public static func cached(video: String, directory: String) throws -> ClipFeatures {
-        let name = video.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ".", with: "_") + ".safetensors"
-        let file = (directory as NSString).appendingPathComponent(name)
-        if FileManager.default.fileExists(atPath: file), let c = try? ClipFeatures(contentsOf: file) { return c }
-        let c = try extract(video: video)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try c.save(to: file)
-        return c
+        try FeatureCache.load(video: video, directory: directory, read: { try ClipFeatures(contentsOf: $0) }, extract: { try extract(video: video) },
+                              save: { try $0.save(to: $1) })
     }
 }

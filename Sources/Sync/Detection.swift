@@ -26,7 +26,16 @@ public struct SyncDetector: Sendable {
     /// percentile of matched held-out clips (5 % false alarms there; docs/sync.md). Correlation: GRID
     /// s1 held out. Learned: the unseen GRID speakers, because its confidence runs higher on the one
     /// speaker it was trained on (5th percentile 0.51 on held-out s1) than on faces it never saw.
-    public var mismatchConfidence: [String: Double] = ["correlation": 0.17, "learned": 0.18]
+    public var correlationThreshold = 0.17
+    public var learnedThreshold = 0.18
+
+    /// The confidence below which `method`'s reading is called mismatched.
+    public func mismatchConfidence(for method: SyncMethod) -> Double {
+        switch method {
+        case .correlation: return correlationThreshold
+        case .learned: return learnedThreshold
+        }
+    }
     /// A best shift at least this large (frames) is reported as an offset.
     public var offsetFrames = 2
     /// Share of frames that must hold speech for the video to count as speaking.
@@ -45,6 +54,8 @@ public struct SyncDetector: Sendable {
         public var speechFraction: Double
         public var tracks: [TrackVerdict]
         public var method: String
+        /// LipSync's provenance mark, when the file carries one (set by the caller that probed it).
+        public var generatedBy: String?
     }
 
     /// Energy voice-activity detection on the per-frame speech-band energy: a frame is speech when it
@@ -60,7 +71,7 @@ public struct SyncDetector: Sendable {
         let speech = Self.speechFraction(signals.audio)
         let offsets = signals.offsets(vshift: vshift)
         let tracks = offsets.map { o -> TrackVerdict in
-            let v: SyncVerdict = o.confidence < (mismatchConfidence[o.method] ?? 0) ? .mismatched
+            let v: SyncVerdict = o.confidence < mismatchConfidence(for: o.method) ? .mismatched
                 : (abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync)
             return TrackVerdict(track: o.track, verdict: v, offset: o)
         }
@@ -75,6 +86,6 @@ public struct SyncDetector: Sendable {
         }
         return Report(verdict: overall, speechFraction: speech,
                       tracks: speech < minimumSpeechFraction ? tracks.map { TrackVerdict(track: $0.track, verdict: .noSpeech, offset: $0.offset) } : tracks,
-                      method: Set(offsets.map(\.method)).sorted().joined(separator: "+"))
+                      method: Set(offsets.map(\.method.rawValue)).sorted().joined(separator: "+"))
     }
 }

@@ -29,10 +29,10 @@ public enum LearnedSync {
             for s in clip.windowStarts {
                 let frames = (0..<SyncNet.frames).map { c.baseAddress! + (s + $0) * ClipFeatures.cropSize }
                 let g = Array(clip.geometry[(s * MouthFeatures.geometryCount)..<((s + SyncNet.frames) * MouthFeatures.geometryCount)])
-                batcher.add(track: 0, start: s, crops: frames, geometry: g) { visual.append(VisualWindow(start: $1, embedding: $2)) }
+                batcher.add(track: 0, start: s, crops: frames, geometry: g) { visual.append(VisualWindow(start: $0.start, embedding: $0.embedding)) }
             }
         }
-        batcher.flush { visual.append(VisualWindow(start: $1, embedding: $2)) }
+        batcher.flush { visual.append(VisualWindow(start: $0.start, embedding: $0.embedding)) }
         return (visual, audioEmbeddings(clip.mel, fps: clip.fps, model: model))
     }
 
@@ -83,7 +83,7 @@ public enum LearnedSync {
         return TrackOffset(track: track, startFrame: frames.lowerBound, endFrame: frames.upperBound - 1,
                            audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
                            minDist: curve[best], confidence: median(curve) - curve[best],
-                           framewiseConfidence: framewise, distCurve: curve, method: "learned")
+                           framewiseConfidence: framewise, distCurve: curve, method: .learned)
     }
 }
 
@@ -141,7 +141,14 @@ final class AudioEmbedder {
     }
 }
 
-/// Gathers mouth windows into batches for the visual tower; emits (track, start, unit embedding).
+/// A window's unit visual embedding and where it came from.
+struct WindowEmbedding {
+    var track: Int
+    var start: Int
+    var embedding: [Float]
+}
+
+/// Gathers mouth windows into batches for the visual tower; emits each window's unit embedding.
 final class VisualBatcher {
     let model: SyncNet
     let batch: Int
@@ -155,7 +162,7 @@ final class VisualBatcher {
         geometry = Tensor(shape: [batch, SyncNet.geometryFeatures])
     }
 
-    func add(track: Int, start: Int, crops frames: [UnsafePointer<Float>], geometry g: [Float], emit: (Int, Int, [Float]) -> Void) {
+    func add(track: Int, start: Int, crops frames: [UnsafePointer<Float>], geometry g: [Float], emit: (WindowEmbedding) -> Void) {
         let k = pending.count
         let plane = MouthFeatures.width * MouthFeatures.height * SyncNet.frames
         crops.reshape([batch, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
@@ -166,7 +173,7 @@ final class VisualBatcher {
         if pending.count == batch { flush(emit) }
     }
 
-    func flush(_ emit: (Int, Int, [Float]) -> Void) {
+    func flush(_ emit: (WindowEmbedding) -> Void) {
         guard !pending.isEmpty else { return }
         let n = pending.count
         crops.reshape([n, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
@@ -174,7 +181,8 @@ final class VisualBatcher {
         let e = model.embedVisual(crops: crops, geometry: geometry)
         normalizeRows(e)
         for (i, p) in pending.enumerated() {
-            emit(p.track, p.start, Array(UnsafeBufferPointer(start: e.data + i * SyncNet.embedding, count: SyncNet.embedding)))
+            emit(WindowEmbedding(track: p.track, start: p.start,
+                                 embedding: Array(UnsafeBufferPointer(start: e.data + i * SyncNet.embedding, count: SyncNet.embedding))))
         }
         pending.removeAll(keepingCapacity: true)
     }

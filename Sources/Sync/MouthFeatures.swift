@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import NN
 import Vision
 
 /// What the sync model sees of one face in one frame: a grey mouth crop in the face's own aligned
@@ -43,7 +44,7 @@ public enum MouthFeatures {
         let origin = toImage.apply(SIMD2(center.x - Double(storedWidth / 2) * step, center.y - Double(storedHeight / 2) * step))
         let du = toImage.apply(SIMD2(center.x + step, center.y)) - toImage.apply(center)
         let dv = toImage.apply(SIMD2(center.x, center.y + step)) - toImage.apply(center)
-        let w = image.width, h = image.height, maxX = Double(w - 1), maxY = Double(h - 1)
+        let w = image.width, h = image.height
         let inv = 1 / Float(k * k)
         image.pixels.withUnsafeBufferPointer { px in
             crop.withUnsafeMutableBufferPointer { out in
@@ -53,15 +54,13 @@ public enum MouthFeatures {
                         for sy in 0..<k {
                             for sx in 0..<k {
                                 let fu = Double(u) + (Double(sx) + 0.5) / Double(k), fv = Double(v) + (Double(sy) + 0.5) / Double(k)
-                                let cx = min(max(origin.x + fu * du.x + fv * dv.x - 0.5, 0), maxX)
-                                let cy = min(max(origin.y + fu * du.y + fv * dv.y - 0.5, 0), maxY)
-                                let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
-                                let ax = Float(cx - Double(x0)), ay = Float(cy - Double(y0))
-                                let o00 = (y0 * w + x0) * 3, o01 = (y0 * w + x1) * 3, o10 = (y1 * w + x0) * 3, o11 = (y1 * w + x1) * 3
-                                @inline(__always) func g(_ o: Int) -> Float {
-                                    0.299 * Float(px[o]) + 0.587 * Float(px[o + 1]) + 0.114 * Float(px[o + 2])
+                                let t = Bilinear(clamping: origin.x + fu * du.x + fv * dv.x - 0.5, origin.y + fu * du.y + fv * dv.y - 0.5,
+                                                 width: w, height: h)
+                                @inline(__always) func g(_ x: Int, _ y: Int) -> Float {
+                                    let o = (y * w + x) * 3
+                                    return 0.299 * Float(px[o]) + 0.587 * Float(px[o + 1]) + 0.114 * Float(px[o + 2])
                                 }
-                                s += (g(o00) * (1 - ax) + g(o01) * ax) * (1 - ay) + (g(o10) * (1 - ax) + g(o11) * ax) * ay
+                                s += t.mix(g(t.x0, t.y0), g(t.x1, t.y0), g(t.x0, t.y1), g(t.x1, t.y1))
                             }
                         }
                         out[v * storedWidth + u] = s * inv

@@ -16,7 +16,16 @@ public struct TrackOffset: Codable, Sendable, Equatable {
     public var framewiseConfidence: [Double]
     /// Distance at each shift from -vshift to +vshift.
     public var distCurve: [Double]
-    public var method: String
+    public var method: SyncMethod
+}
+
+/// How alignment is scored. An enum, so a misspelt method is a compile error rather than a lookup
+/// that silently finds nothing.
+public enum SyncMethod: String, Codable, Sendable, CaseIterable {
+    /// The sync model's embeddings (Models/sync.safetensors or --model).
+    case learned
+    /// Mouth opening against speech energy: training-free, the baseline and the short-track fallback.
+    case correlation
 }
 
 /// Training-free offset estimation: the mouth opening seen in the video against the speech energy
@@ -60,7 +69,7 @@ public enum CorrelationOffset {
         return TrackOffset(track: track, startFrame: frames.lowerBound, endFrame: frames.upperBound - 1,
                            audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
                            minDist: curve[best], confidence: median(curve) - curve[best],
-                           framewiseConfidence: medianFilter(framewise, width: 9), distCurve: curve, method: "correlation")
+                           framewiseConfidence: medianFilter(framewise, width: 9), distCurve: curve, method: .correlation)
     }
 }
 

@@ -26,18 +26,18 @@ public struct SyncSignals: Sendable {
     /// window is scored against them as soon as it is complete.
     public static func gather(video: String, audioPath: String? = nil, trackerOptions: FaceTracker.Options = .init(),
                               model: SyncNet? = nil, vshift: Int = 15, progress: ((Int) -> Void)? = nil) throws -> SyncSignals {
-        let reader = try VideoReader(path: video, options: .constantFrameRateAtSource)
-        let fps = reader.frameRate
-        let audioPass = try AudioPass.run(path: audioPath ?? video, fps: fps, model: model)
         var options = trackerOptions
         options.keepImages = options.keepImages || model != nil
-        let tracker = try FaceTracker(options: options)
+        let tracked = try TrackedVideo(path: video, tracker: options)
+        let fps = tracked.frameRate
+        let audioPass = try AudioPass.run(path: audioPath ?? video, fps: fps, model: model)
         var mouth: [Int: (start: Int, values: [Double])] = [:]
         var rows: [Int: [(start: Int, distances: [Float])]] = [:]
         var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float])]] = [:]
         let batcher = model.map { VisualBatcher(model: $0) }
-        func emit(_ track: Int, _ start: Int, _ e: [Float]) {
-            rows[track, default: []].append((start, LearnedSync.distanceRow(.init(start: start, embedding: e), audio: audioPass.embeddings, vshift: vshift)))
+        func emit(_ w: WindowEmbedding) {
+            rows[w.track, default: []].append((w.start, LearnedSync.distanceRow(.init(start: w.start, embedding: w.embedding),
+                                                                                audio: audioPass.embeddings, vshift: vshift)))
         }
         var count = 0
         func take(_ frames: [FrameFaces]) {
@@ -68,9 +68,7 @@ public struct SyncSignals: Sendable {
             }
             progress?(count)
         }
-        var image = RGBImage.empty
-        while let t = try reader.readFrame(into: &image) { take(tracker.push(image, frame: t.index, time: t.time)) }
-        take(tracker.finish())
+        try tracked.forEachBatch(take)
         batcher?.flush(emit)
         let audio = SpeechEnergy.perFrame(audioPass.energyColumns, fps: fps, frames: count)
         var s = SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: audio)
@@ -92,6 +90,11 @@ public struct SyncSignals: Sendable {
         var full = [Double](repeating: .nan, count: max(frameCount, start + values.count))
         for (k, v) in values.enumerated() { full[start + k] = v }
         return (start..<(start + values.count), full)
+    }
+
+    /// The offset of the longest track (what a single-speaker clip is judged by), if any.
+    public static func gatherLongest(_ s: SyncSignals, vshift: Int = 15) -> TrackOffset? {
+        s.offsets(vshift: vshift).max { ($0.endFrame - $0.startFrame) < ($1.endFrame - $1.startFrame) }
     }
 
     /// Windows the learned model needs before its estimate replaces the correlation fallback.

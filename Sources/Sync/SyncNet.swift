@@ -10,37 +10,50 @@ import NN
 ///   visual  crops [N, 5, 32, 64] -> 6 conv blocks -> [N, 1024] ┐
 ///           lips  [N, 400]       -> 2 linear       -> [N, 128]  ┴ concat -> 256 -> 64
 ///   audio   mel   [N, 1, 80, 16] -> 5 conv blocks -> [N, 1280] -> 256 -> 64
-public final class SyncNet {
+public final class SyncNet: Model {
+    public static let format = "lipsync-syncnet-1"
+    public let scope = "sync"
+    public private(set) var mode = ModelMode.training
     public static let frames = 5
     public static let embedding = 64
     public static let geometryFeatures = frames * MouthFeatures.geometryCount
 
     let crop: Sequential
     let cropFlatten = Flatten()
-    let lips: Sequential
+    /// Absent in the pixel-only variant.
+    let lips: Sequential?
+    /// Whether the visual tower reads the lip landmarks. The pixel-only variant (`usesGeometry`
+    /// false) sees only the mouth crops: it can judge painted pixels, which have no landmarks, so
+    /// it is the generator's sync expert.
+    public let usesGeometry: Bool
     let fuse: Sequential
     let audio: Sequential
     /// The logit's scale and bias on the cosine similarity.
     let head: Parameter
     private let joined = Tensor(shape: [1])
     private let cropGrad = Tensor(shape: [1]), lipsGrad = Tensor(shape: [1])
+    /// The towers' first blocks: they skip the input gradient except when frozen (a loss needs it).
+    private let firstVisual: ConvBlock, firstAudio: ConvBlock
 
-    public init(seed: UInt64 = 1) {
+    public init(seed: UInt64 = 1, usesGeometry: Bool = true) {
+        self.usesGeometry = usesGeometry
         var rng = SeededRandom(seed: seed)
         func block(_ cin: Int, _ cout: Int, _ stride: (Int, Int), residual: Bool = false, _ name: String) -> ConvBlock {
             ConvBlock(cin, cout, kernel: 3, stride: stride, padding: 1, residual: residual, name: name, rng: &rng)
         }
         let c0 = block(Self.frames, 32, (2, 2), "visual.0")
         c0.computesInputGradient = false
+        firstVisual = c0
         crop = Sequential([c0, block(32, 64, (2, 2), "visual.1"), block(64, 64, (1, 1), residual: true, "visual.2"),
                            block(64, 128, (2, 2), "visual.3"), block(128, 128, (1, 1), residual: true, "visual.4"),
                            block(128, 128, (2, 2), "visual.5")])
-        lips = Sequential([Linear(Self.geometryFeatures, 256, name: "lips.0", rng: &rng), ReLU(),
-                           Linear(256, 128, name: "lips.1", rng: &rng), ReLU()])
-        fuse = Sequential([Linear(1024 + 128, 256, name: "fuse.0", rng: &rng), ReLU(),
+        lips = usesGeometry ? Sequential([Linear(Self.geometryFeatures, 256, name: "lips.0", rng: &rng), ReLU(),
+                                          Linear(256, 128, name: "lips.1", rng: &rng), ReLU()]) : nil
+        fuse = Sequential([Linear(1024 + (usesGeometry ? 128 : 0), 256, name: "fuse.0", rng: &rng), ReLU(),
                            Linear(256, Self.embedding, name: "fuse.1", rng: &rng)])
         let a0 = block(1, 32, (2, 1), "audio.0")
         a0.computesInputGradient = false
+        firstAudio = a0
         audio = Sequential([a0, block(32, 64, (2, 2), "audio.1"), block(64, 128, (2, 2), "audio.2"),
                             block(128, 128, (1, 1), residual: true, "audio.3"), block(128, 128, (2, 2), "audio.4"),
                             Flatten(), Linear(1280, 256, name: "audio.5", rng: &rng), ReLU(),
@@ -50,7 +63,7 @@ public final class SyncNet {
         head.value[1] = -2
     }
 
-    public var parameters: [Parameter] { crop.parameters + lips.parameters + fuse.parameters + audio.parameters + [head] }
+    public var parameters: [Parameter] { crop.parameters + (lips?.parameters ?? []) + fuse.parameters + audio.parameters + [head] }
 
     /// BatchNorm running statistics: not trained by the optimiser, but saved with the weights.
     public var buffers: [(name: String, tensor: Tensor)] {
@@ -63,33 +76,54 @@ public final class SyncNet {
         return stats(crop) + stats(audio)
     }
 
-    public func setTraining(_ training: Bool) {
-        [crop, lips, fuse, audio].forEach { $0.setTraining(training) }
+    public func setMode(_ mode: ModelMode) {
+        self.mode = mode
+        ([crop, fuse, audio] + (lips.map { [$0] } ?? [])).forEach { $0.setMode(mode) }
+        firstVisual.computesInputGradient = mode == .frozen
+        firstAudio.computesInputGradient = mode == .frozen
     }
+
+    /// Training or inference mode.
+    public func setTraining(_ training: Bool) { setMode(training ? .training : .inference) }
 
     /// Visual embeddings [N, 64] (not normalised) of crops [N, 5, 32, 64] and lip geometry [N, 400].
     public func embedVisual(crops: Tensor, geometry: Tensor) -> Tensor {
         let a = cropFlatten.forward(crop.forward(crops))
+        guard let lips else { return fuse.forward(a) }
         let b = lips.forward(geometry)
         TensorOps.concatChannels([a, b], into: joined)
         return fuse.forward(joined)
     }
 
-    public func backwardVisual(_ dy: Tensor) {
+    /// What reaches the visual inputs from dL/d(embedding): gradients towards the (normalised) crops
+    /// and the lip geometry. Only meaningful when frozen: in training the first block skips it.
+    public struct VisualGradient {
+        public var crops: Tensor
+        public var geometry: Tensor
+    }
+
+    @discardableResult
+    public func backwardVisual(_ dy: Tensor) -> VisualGradient {
         let g = fuse.backward(dy)
+        guard let lips else {
+            return VisualGradient(crops: crop.backward(cropFlatten.backward(g)), geometry: lipsGrad)
+        }
         cropGrad.reshape([g.n, 1024, 1, 1])
         lipsGrad.reshape([g.n, 128, 1, 1])
         TensorOps.splitChannels(g, into: [cropGrad, lipsGrad])
         cropGrad.reshape([g.n, 1024])
         lipsGrad.reshape([g.n, 128])
-        _ = crop.backward(cropFlatten.backward(cropGrad))
-        _ = lips.backward(lipsGrad)
+        let dCrops = crop.backward(cropFlatten.backward(cropGrad))
+        let dGeometry = lips.backward(lipsGrad)
+        return VisualGradient(crops: dCrops, geometry: dGeometry)
     }
 
     /// Audio embeddings [N, 64] (not normalised) of mel windows [N, 1, 80, 16].
     public func embedAudio(mel: Tensor) -> Tensor { audio.forward(mel) }
 
-    public func backwardAudio(_ dy: Tensor) { _ = audio.backward(dy) }
+    /// dL/d(mel) from dL/d(embedding) (meaningful when frozen).
+    @discardableResult
+    public func backwardAudio(_ dy: Tensor) -> Tensor { audio.backward(dy) }
 
     public var logitScale: Float { head.value[0] }
     public var logitBias: Float { head.value[1] }
@@ -98,20 +132,17 @@ public final class SyncNet {
 
     public func save(to path: String, metadata: [String: String] = [:]) throws {
         var meta = metadata
-        meta["format"] = "lipsync-syncnet-1"
-        try SafetensorsFile.write(parameters.map { (name: $0.name, tensor: $0.value) } + buffers, metadata: meta, to: path)
+        meta["inputs"] = usesGeometry ? "pixels+lips" : "pixels"
+        try saveWeights(to: path, metadata: meta)
     }
 
-    /// Loads weights written by `save` and switches to inference mode.
-    public convenience init(contentsOf path: String) throws {
-        self.init()
+    /// Loads weights written by `save` (either variant, from the file's `inputs` tag), in `mode`
+    /// (default inference).
+    public convenience init(contentsOf path: String, mode: ModelMode = .inference) throws {
         let f = try SafetensorsFile(path: path)
-        guard f.metadata["format"] == "lipsync-syncnet-1" else {
-            throw SafetensorsFile.Error.malformed(path: path, reason: "not a lipsync sync model (format \(f.metadata["format"] ?? "missing"))")
-        }
-        for p in parameters { try f.load(p.name, into: p.value) }
-        for (name, t) in buffers { try f.load(name, into: t) }
-        setTraining(false)
+        self.init(usesGeometry: f.metadata["inputs"] != "pixels")
+        try loadWeights(from: path)
+        setMode(mode)
     }
 }
 

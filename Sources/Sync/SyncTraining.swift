@@ -1,16 +1,25 @@
 import Audio
 import Foundation
 import NN
+import Training
 
-/// Trains `SyncNet` on cached clips: half of each batch are aligned (mouth window, audio window)
-/// pairs, half are negatives (the same clip's audio shifted by 1-12 frames, or another clip's audio),
-/// scored by BCE on scale * cos + bias. Augmentation is applied per window (docs/sync.md).
-public final class SyncTrainer {
+/// One batch of sync pairs: mouth windows, their lip geometry, audio windows and labels (1: aligned).
+/// The tensors belong to the objective and are refilled by each `nextBatch`.
+public struct SyncBatch {
+    public let crops: Tensor, geometry: Tensor, mel: Tensor
+    public var labels: [Float]
+}
+
+/// Training the sync discriminator, as an objective for `Trainer`: half of each batch are aligned
+/// (mouth window, audio window) pairs, half are negatives (the same clip's audio shifted by 1-12
+/// frames, or another clip's audio), scored by BCE on scale * cos + bias. Augmentation is applied
+/// per window (docs/sync.md).
+public final class SyncObjective: Objective {
     public struct Options: Sendable {
-        public var steps = 10_000
         public var batch = 64
         public var learningRate: Float = 1e-3
-        public var warmup = 300
+        public var weightDecay: Float = 1e-4
+        public var clipNorm: Float = 5
         public var seed: UInt64 = 1
         /// Share of negatives taken from another clip (the rest are same-clip shifts).
         public var otherClipNegatives = 0.35
@@ -18,19 +27,11 @@ public final class SyncTrainer {
         public init() {}
     }
 
-    public struct StepResult: Sendable {
+    /// One batch's loss, its accuracy, and the loss in Double (finite-difference checks need it).
+    public struct Evaluation: Sendable {
         public var loss: Float
         public var accuracy: Float
-        /// The loss before rounding to Float (finite-difference checks need it).
-        var exactLoss: Double = 0
-    }
-
-    public struct HeldOutResult: Codable, Sendable {
-        public var pairLoss: Double
-        public var pairAccuracy: Double
-        /// Offset search over the held-out clips, audio moved by -10...10 frames, searched over +-10.
-        public var offsetExact: Double
-        public var offsetWithinOne: Double
+        public var exactLoss: Double
     }
 
     public let model: SyncNet
@@ -40,10 +41,11 @@ public final class SyncTrainer {
     let train: [ClipFeatures]
     let heldOut: [ClipFeatures]
     /// (clip, first frame) of every training window with its audio inside the clip.
-    let windows: [(clip: Int, start: Int)]
-    let crops: Tensor, geometry: Tensor, mel: Tensor
-    var labels: [Float]
-    let gradVisual = Tensor(shape: [1]), gradAudio = Tensor(shape: [1])
+    let windows: [WindowRef]
+    var batch: SyncBatch
+    let gradVisual = Tensor(shape: [1]), gradAudio = Tensor(shape: [1]), logits = Tensor(shape: [1]), gradLogits = Tensor(shape: [1])
+
+    struct WindowRef { var clip: Int; var start: Int }
 
     public init(model: SyncNet, train: [ClipFeatures], heldOut: [ClipFeatures], options: Options) {
         self.model = model
@@ -51,84 +53,114 @@ public final class SyncTrainer {
         self.heldOut = heldOut
         self.options = options
         rng = SeededRandom(seed: options.seed)
-        optimizer = Adam.adamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: 1e-4, clipNorm: 5)
-        windows = train.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { (k, $0) } }
+        optimizer = Adam.adamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
+        windows = Self.windows(of: train)
         let b = options.batch
-        crops = Tensor(shape: [b, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
-        geometry = Tensor(shape: [b, SyncNet.geometryFeatures])
-        mel = Tensor(shape: [b, 1, 80, 16])
-        labels = [Float](repeating: 0, count: b)
+        batch = SyncBatch(crops: Tensor(shape: [b, SyncNet.frames, MouthFeatures.height, MouthFeatures.width]),
+                          geometry: Tensor(shape: [b, SyncNet.geometryFeatures]), mel: Tensor(shape: [b, 1, 80, 16]),
+                          labels: [Float](repeating: 0, count: b))
+    }
+
+    static func windows(of clips: [ClipFeatures]) -> [WindowRef] {
+        clips.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { WindowRef(clip: k, start: $0) } }
     }
 
     public var trainingWindows: Int { windows.count }
 
-    func learningRate(at step: Int) -> Float {
-        let warm = min(1, Float(step + 1) / Float(max(1, options.warmup)))
-        let progress = min(1, Float(step) / Float(max(1, options.steps)))
-        return options.learningRate * warm * (0.03 + 0.97 * 0.5 * (1 + cosf(.pi * progress)))
-    }
+    // MARK: Objective
 
-    /// One optimiser step on a fresh batch.
-    public func step() -> StepResult {
+    public var models: [any Model] { [model] }
+    public var optimizers: [NamedOptimizer] {
+        [NamedOptimizer(name: "sync", optimizer: optimizer, peakLearningRate: options.learningRate, clipNorm: options.clipNorm)]
+    }
+    public var samplesPerStep: Int { options.batch }
+
+    public func nextBatch() -> SyncBatch {
         fillBatch(clips: train, windows: windows, augment: options.augment, rng: &rng)
-        let r = computeGradients()
-        optimizer.learningRate = learningRate(at: optimizer.step)
-        optimizer.update()
-        return r
+        return batch
     }
 
-    /// Loss of the current batch, with every parameter's gradient (zeroed first).
-    func computeGradients() -> StepResult {
-        model.setTraining(true)
-        optimizer.zeroGrad()
-        let (loss, acc, dCos, dHead, v, a, exact) = lossAndGradients()
-        CosineSimilarity().backward(v, a, gradCos: dCos, gradA: gradVisual, gradB: gradAudio)
-        model.backwardVisual(gradVisual)
+    public func step(_ batch: SyncBatch, phase: String) -> [String: Float] {
+        let r = backward(batch)
+        return ["loss": r.loss, "accuracy": r.accuracy]
+    }
+
+    public var state: [String: String] { ["rng": String(rng.state)] }
+    public func restore(state: [String: String]) {
+        if let s = state["rng"], let v = UInt64(s) { rng.state = v }
+    }
+
+    public func evaluate() -> [String: Double] {
+        let h = evaluateHeldOut()
+        return ["heldout_pair_loss": h.pairLoss, "heldout_pair_accuracy": h.pairAccuracy,
+                "heldout_offset_exact": h.offsetExact, "heldout_offset_within_one": h.offsetWithinOne]
+    }
+
+    // MARK: forward and backward
+
+    /// The batch's loss with every parameter's gradient accumulated (the caller zeroes them).
+    func backward(_ batch: SyncBatch) -> Evaluation {
+        model.setMode(.training)
+        let f = forward(batch)
+        CosineSimilarity().backward(f.visual, f.audio, gradCos: f.gradCosine, gradA: gradVisual, gradB: gradAudio)
+        _ = model.backwardVisual(gradVisual)
         model.backwardAudio(gradAudio)
-        model.head.grad[0] += dHead.scale
-        model.head.grad[1] += dHead.bias
-        return StepResult(loss: loss, accuracy: acc, exactLoss: exact)
+        model.head.grad[0] += f.gradScale
+        model.head.grad[1] += f.gradBias
+        return f.result
     }
 
-    /// Forward pass of the current batch; BCE on logits and its gradients.
-    func lossAndGradients() -> (Float, Float, [Float], (scale: Float, bias: Float), Tensor, Tensor, Double) {
-        let v = model.embedVisual(crops: crops, geometry: geometry)
-        let a = model.embedAudio(mel: mel)
+    /// Zeroes the gradients, then `backward` (tests probe the gradients this leaves).
+    func computeGradients() -> Evaluation {
+        optimizer.zeroGrad()
+        return backward(batch)
+    }
+
+    struct Forward {
+        var result: Evaluation
+        var visual: Tensor, audio: Tensor
+        var gradCosine: [Float]
+        var gradScale: Float, gradBias: Float
+    }
+
+    /// Embeddings, logits s * cos + b, BCE and its gradients towards the cosines and the head.
+    func forward(_ batch: SyncBatch) -> Forward {
+        let v = model.embedVisual(crops: batch.crops, geometry: batch.geometry)
+        let a = model.embedAudio(mel: batch.mel)
         let cos = CosineSimilarity().forward(v, a)
         let s = model.logitScale, b = model.logitBias
-        var loss: Double = 0, correct = 0
+        logits.reshape([cos.count])
+        for i in 0..<cos.count { logits[i] = s * cos[i] + b }
+        let exact = Loss.bceWithLogitsExact(logits, target: batch.labels, grad: gradLogits)
         var dCos = [Float](repeating: 0, count: cos.count)
-        var dScale: Float = 0, dBias: Float = 0
-        let n = Float(cos.count)
+        var dScale: Float = 0, dBias: Float = 0, correct = 0
         for i in 0..<cos.count {
-            let z = s * cos[i] + b, y = labels[i]
-            let zd = Double(z)
-            loss += max(zd, 0) - zd * Double(y) + log1p(exp(-abs(zd)))
-            let dz = (1 / (1 + expf(-z)) - y) / n
+            let dz = gradLogits[i]
             dCos[i] = s * dz
             dScale += dz * cos[i]
             dBias += dz
-            if (z > 0) == (y > 0.5) { correct += 1 }
+            if (logits[i] > 0) == (batch.labels[i] > 0.5) { correct += 1 }
         }
-        return (Float(loss / Double(n)), Float(correct) / n, dCos, (dScale, dBias), v, a, loss / Double(n))
+        return Forward(result: Evaluation(loss: Float(exact), accuracy: Float(correct) / Float(cos.count), exactLoss: exact),
+                       visual: v, audio: a, gradCosine: dCos, gradScale: dScale, gradBias: dBias)
     }
 
     // MARK: batches
 
-    func fillBatch(clips: [ClipFeatures], windows: [(clip: Int, start: Int)], augment: Bool, rng: inout SeededRandom) {
-        let b = options.batch
-        for i in 0..<b {
-            let (ci, start) = windows[Int(rng.next() % UInt64(windows.count))]
+    func fillBatch(clips: [ClipFeatures], windows: [WindowRef], augment: Bool, rng: inout SeededRandom) {
+        for i in 0..<options.batch {
+            let w = windows[Int(rng.next() % UInt64(windows.count))]
+            let ci = w.clip, start = w.start
             let clip = clips[ci]
             var audioClip = ci, audioFrame = start
             if i % 2 == 0 {
-                labels[i] = 1
+                batch.labels[i] = 1
             } else {
-                labels[i] = 0
+                batch.labels[i] = 0
                 if clips.count > 1 && Double(rng.uniform()) < options.otherClipNegatives {
-                    let (cj, sj) = windows[Int(rng.next() % UInt64(windows.count))]
-                    audioClip = cj == ci ? (ci + 1) % clips.count : cj
-                    audioFrame = clips[audioClip].hasAudioWindow(sj) ? sj : 0
+                    let other = windows[Int(rng.next() % UInt64(windows.count))]
+                    audioClip = other.clip == ci ? (ci + 1) % clips.count : other.clip
+                    audioFrame = clips[audioClip].hasAudioWindow(other.start) ? other.start : 0
                 } else if let s = sameClipShift(clip, start: start, rng: &rng) {
                     audioFrame = start + s
                 } else {
@@ -138,6 +170,14 @@ public final class SyncTrainer {
             writeVisual(clip, start: start, slot: i, augment: augment, rng: &rng)
             writeAudio(clips[audioClip], frame: audioFrame, slot: i, augment: augment, rng: &rng)
         }
+    }
+
+    public struct HeldOutResult: Codable, Sendable {
+        public var pairLoss: Double
+        public var pairAccuracy: Double
+        /// Offset search over the held-out clips, audio moved by -10...10 frames, searched over +-10.
+        public var offsetExact: Double
+        public var offsetWithinOne: Double
     }
 
     /// A negative's shift within the same clip: 1 frame in 30 % of cases, 2-3 in 30 %, 4-12 in 40 %.
@@ -155,8 +195,8 @@ public final class SyncTrainer {
 
     func writeVisual(_ clip: ClipFeatures, start: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
         let plane = MouthFeatures.width * MouthFeatures.height
-        let out = crops.data + slot * SyncNet.frames * plane
-        let g = geometry.data + slot * SyncNet.geometryFeatures
+        let out = batch.crops.data + slot * SyncNet.frames * plane
+        let g = batch.geometry.data + slot * SyncNet.geometryFeatures
         clip.crops.withUnsafeBufferPointer { c in
             let frames = (0..<SyncNet.frames).map { c.baseAddress! + (start + $0) * ClipFeatures.cropSize }
             if augment {
@@ -175,7 +215,7 @@ public final class SyncTrainer {
 
     func writeAudio(_ clip: ClipFeatures, frame: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
         let w = clip.mel.window(start: MelFrames.windowStart(frame: frame, fps: clip.fps))
-        let out = mel.data + slot * w.count
+        let out = batch.mel.data + slot * w.count
         if augment { Augmentation.mel(w, into: out, rng: &rng) } else { for k in 0..<w.count { out[k] = w[k] } }
     }
 
@@ -183,18 +223,18 @@ public final class SyncTrainer {
 
     /// Pair loss and accuracy on a fixed set of held-out batches (no augmentation), and offset search
     /// on every held-out clip for audio moved -10...10 frames (on the cached mel, by window index).
-    public func evaluate(pairBatches: Int = 8) -> HeldOutResult {
-        let heldWindows = heldOut.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { (k, $0) } }
-        model.setTraining(false)
-        defer { model.setTraining(true) }
+    public func evaluateHeldOut(pairBatches: Int = 8) -> HeldOutResult {
+        let heldWindows = Self.windows(of: heldOut)
+        model.setMode(.inference)
+        defer { model.setMode(.training) }
         var loss = 0.0, acc = 0.0
         if !heldWindows.isEmpty {
             var r = SeededRandom(seed: 12345)
             for _ in 0..<pairBatches {
                 fillBatch(clips: heldOut, windows: heldWindows, augment: false, rng: &r)
-                let (l, a, _, _, _, _, _) = lossAndGradients()
-                loss += Double(l) / Double(pairBatches)
-                acc += Double(a) / Double(pairBatches)
+                let r = forward(batch).result
+                loss += Double(r.loss) / Double(pairBatches)
+                acc += Double(r.accuracy) / Double(pairBatches)
             }
         }
         var exact = 0, withinOne = 0, total = 0
@@ -213,19 +253,6 @@ public final class SyncTrainer {
                              offsetWithinOne: Double(withinOne) / Double(max(1, total)))
     }
 
-    // MARK: checkpoints
-
-    public func saveCheckpoint(to path: String) throws {
-        try Checkpoint.save(parameters: model.parameters, extraTensors: model.buffers, optimizer: optimizer,
-                            metadata: ["rng": String(rng.state), "seed": String(options.seed), "steps": String(options.steps)], to: path)
-    }
-
-    /// Restores weights, optimiser moments, step and the data generator; returns the step reached.
-    public func resume(from path: String) throws -> Int {
-        let meta = try Checkpoint.load(from: path, parameters: model.parameters, extraTensors: model.buffers, optimizer: optimizer)
-        if let s = meta["rng"], let v = UInt64(s) { rng.state = v }
-        return optimizer.step
-    }
 }
 
 /// Training-time augmentation. The crop and the lip points of one window share one draw (the face
@@ -259,12 +286,7 @@ enum Augmentation {
         let c = cos(j.angle) / j.scale, s = sin(j.angle) / j.scale
         // Per-frame tracking jitter on top of the window's transform.
         let fx = Double(rng.normal()) * 0.3, fy = Double(rng.normal()) * 0.3
-        func at(_ x: Double, _ y: Double) -> Float {
-            let cx = min(max(x, 0), Double(sw - 1)), cy = min(max(y, 0), Double(sh - 1))
-            let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, sw - 1), y1 = min(y0 + 1, sh - 1)
-            let ax = Float(cx - Double(x0)), ay = Float(cy - Double(y0))
-            return (src[y0 * sw + x0] * (1 - ax) + src[y0 * sw + x1] * ax) * (1 - ay) + (src[y1 * sw + x0] * (1 - ax) + src[y1 * sw + x1] * ax) * ay
-        }
+        func at(_ x: Double, _ y: Double) -> Float { Bilinear.sample(src, width: sw, height: sh, x: x, y: y) }
         for y in 0..<h {
             for x in 0..<w {
                 let u = Double(j.flip ? w - 1 - x : x) + 0.5 - Double(w) / 2, v = Double(y) + 0.5 - Double(h) / 2
@@ -277,14 +299,12 @@ enum Augmentation {
             var low = [Float](repeating: 0, count: lw * lh), cnt = [Float](repeating: 0, count: lw * lh)
             for y in 0..<h { for x in 0..<w { let k = (y * lh / h) * lw + x * lw / w; low[k] += out[y * w + x]; cnt[k] += 1 } }
             for k in 0..<low.count { low[k] /= max(1, cnt[k]) }
-            for y in 0..<h {
-                for x in 0..<w {
-                    let lx = min(max((Double(x) + 0.5) * Double(lw) / Double(w) - 0.5, 0), Double(lw - 1))
-                    let ly = min(max((Double(y) + 0.5) * Double(lh) / Double(h) - 0.5, 0), Double(lh - 1))
-                    let x0 = Int(lx), y0 = Int(ly), x1 = min(x0 + 1, lw - 1), y1 = min(y0 + 1, lh - 1)
-                    let ax = Float(lx - Double(x0)), ay = Float(ly - Double(y0))
-                    out[y * w + x] = (low[y0 * lw + x0] * (1 - ax) + low[y0 * lw + x1] * ax) * (1 - ay)
-                        + (low[y1 * lw + x0] * (1 - ax) + low[y1 * lw + x1] * ax) * ay
+            low.withUnsafeBufferPointer { l in
+                for y in 0..<h {
+                    for x in 0..<w {
+                        out[y * w + x] = Bilinear.sample(l.baseAddress!, width: lw, height: lh, x: (Double(x) + 0.5) * Double(lw) / Double(w) - 0.5,
+                                                         y: (Double(y) + 0.5) * Double(lh) / Double(h) - 0.5)
+                    }
                 }
             }
         }

@@ -39,7 +39,7 @@ final class BlazeBlock: Layer {
     var parameters: [Parameter] { depthwise.parameters + pointwise.parameters + activation.parameters }
     private var training = true
     private var fusedOut: Tensor?
-    func setTraining(_ t: Bool) { pool?.setTraining(t); training = t }
+    func setMode(_ mode: ModelMode) { pool?.setMode(mode); training = mode != .inference }
 
     func forward(_ x: Tensor) -> Tensor {
         if !training { return fusedForward(x) }

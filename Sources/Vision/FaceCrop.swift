@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import NN
 
 /// x' = a x - b y + tx, y' = b x + a y + ty: rotation, uniform scale and translation.
 public struct SimilarityTransform: Equatable, Sendable {
@@ -124,22 +125,16 @@ public enum FaceCrop {
     }
 
     static func sample(_ img: RGBImage, _ x: Double, _ y: Double) -> (UInt8, UInt8, UInt8) {
-        let cx = min(max(x, 0), Double(img.width - 1)), cy = min(max(y, 0), Double(img.height - 1))
-        let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, img.width - 1), y1 = min(y0 + 1, img.height - 1)
-        let fx = cx - Double(x0), fy = cy - Double(y0)
-        let a = (y0 * img.width + x0) * 3, b = (y0 * img.width + x1) * 3, c = (y1 * img.width + x0) * 3, d = (y1 * img.width + x1) * 3
+        let t = Bilinear(clamping: x, y, width: img.width, height: img.height)
+        let a = (t.y0 * img.width + t.x0) * 3, b = (t.y0 * img.width + t.x1) * 3, c = (t.y1 * img.width + t.x0) * 3, d = (t.y1 * img.width + t.x1) * 3
         func mix(_ ch: Int) -> UInt8 {
-            let top = Double(img.pixels[a + ch]) * (1 - fx) + Double(img.pixels[b + ch]) * fx
-            let bottom = Double(img.pixels[c + ch]) * (1 - fx) + Double(img.pixels[d + ch]) * fx
-            return UInt8((top * (1 - fy) + bottom * fy).rounded())
+            UInt8(t.mix(Float(img.pixels[a + ch]), Float(img.pixels[b + ch]), Float(img.pixels[c + ch]), Float(img.pixels[d + ch])).rounded())
         }
         return (mix(0), mix(1), mix(2))
     }
 
     static func bilinear(_ m: [Float], _ size: Int, _ x: Double, _ y: Double) -> Float {
-        let x0 = Int(x), y0 = Int(y), x1 = min(x0 + 1, size - 1), y1 = min(y0 + 1, size - 1)
-        let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
-        return (m[y0 * size + x0] * (1 - fx) + m[y0 * size + x1] * fx) * (1 - fy) + (m[y1 * size + x0] * (1 - fx) + m[y1 * size + x1] * fx) * fy
+        m.withUnsafeBufferPointer { Bilinear.sample($0.baseAddress!, width: size, height: size, x: x, y: y) }
     }
 
     static func boxBlur(_ m: [Float], size: Int, radius r: Int) -> [Float] {

@@ -28,6 +28,10 @@ public struct FrameFaces: Sendable {
     public var faces: [FaceObservation]
     /// The picture, if the tracker was asked to keep it (for drawing).
     public var image: RGBImage?
+
+    public init(frame: Int, time: Double, sceneCut: Bool, faces: [FaceObservation], image: RGBImage? = nil) {
+        (self.frame, self.time, self.sceneCut, self.faces, self.image) = (frame, time, sceneCut, faces, image)
+    }
 }
 
 /// Detect, track and smooth faces through a video, one frame at a time.

@@ -44,18 +44,18 @@ public struct RegionOfInterest: Equatable, Sendable {
             for j in 0..<size {
                 for i in 0..<size {
                     let x = tl.x + Double(i) * ax + Double(j) * bx, y = tl.y + Double(i) * ay + Double(j) * by
-                    let x0 = Int(floor(x)), y0 = Int(floor(y))
-                    let fx = Float(x - Double(x0)), fy = Float(y - Double(y0))
+                    let t = Bilinear(flooring: x, y)
+                    let x0 = t.x0, y0 = t.y0
                     var r: Float = 0, gr: Float = 0, b: Float = 0
-                    let w00 = (1 - fx) * (1 - fy), w10 = fx * (1 - fy), w01 = (1 - fx) * fy, w11 = fx * fy
-                    if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                    if t.contains(width: w, height: h) {
                         // Inside: four taps, no checks.
                         let o = (y0 * w + x0) * 3, o2 = o + w * 3
-                        r = w00 * Float(src[o]) + w10 * Float(src[o + 3]) + w01 * Float(src[o2]) + w11 * Float(src[o2 + 3])
-                        gr = w00 * Float(src[o + 1]) + w10 * Float(src[o + 4]) + w01 * Float(src[o2 + 1]) + w11 * Float(src[o2 + 4])
-                        b = w00 * Float(src[o + 2]) + w10 * Float(src[o + 5]) + w01 * Float(src[o2 + 2]) + w11 * Float(src[o2 + 5])
+                        r = t.blend(Float(src[o]), Float(src[o + 3]), Float(src[o2]), Float(src[o2 + 3]))
+                        gr = t.blend(Float(src[o + 1]), Float(src[o + 4]), Float(src[o2 + 1]), Float(src[o2 + 4]))
+                        b = t.blend(Float(src[o + 2]), Float(src[o + 5]), Float(src[o2 + 2]), Float(src[o2 + 5]))
                     } else {
                         // At the border: skipped (zero border) or clamped (replicate).
+                        let (w00, w10, w01, w11) = t.weights
                         for (xx0, yy0, wgt) in [(x0, y0, w00), (x0 + 1, y0, w10), (x0, y0 + 1, w01), (x0 + 1, y0 + 1, w11)] {
                             var xx = xx0, yy = yy0
                             if xx < 0 || yy < 0 || xx >= w || yy >= h {

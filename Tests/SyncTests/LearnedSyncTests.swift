@@ -2,6 +2,7 @@ import Audio
 import Foundation
 import Media
 import NN
+import Training
 import XCTest
 @testable import Sync
 
@@ -38,22 +39,25 @@ final class LearnedSyncTests: XCTestCase {
                             valid: [Bool](repeating: true, count: frames), mel: MelFrames(nMels: 80, values: mel))
     }
 
-    func trainer(steps: Int, augment: Bool = false, seed: UInt64 = 7) -> SyncTrainer {
-        var o = SyncTrainer.Options()
-        o.steps = steps
+    func trainer(steps: Int, augment: Bool = false, seed: UInt64 = 7) -> Trainer<SyncObjective> {
+        var o = SyncObjective.Options()
         o.batch = 8
-        o.warmup = 1
         o.learningRate = 2e-3
         o.augment = augment
         o.seed = seed
         let clips = [syntheticClip(frames: 40, seed: 1), syntheticClip(frames: 40, seed: 2)]
-        return SyncTrainer(model: SyncNet(seed: seed), train: clips, heldOut: [syntheticClip(frames: 30, seed: 3)], options: o)
+        let objective = SyncObjective(model: SyncNet(seed: seed), train: clips, heldOut: [syntheticClip(frames: 30, seed: 3)], options: o)
+        var loop = Trainer<SyncObjective>.Options()
+        loop.steps = steps
+        loop.warmup = 1
+        loop.printsProgress = false
+        return Trainer(objective: objective, options: loop)
     }
 
     /// Every part of the model the towers and the cosine head add (concat/split, the scaled-cosine
     /// logit) against central differences of the loss.
     func testGradientsMatchFiniteDifferences() {
-        let t = trainer(steps: 1)
+        let t = trainer(steps: 1).objective
         t.fillBatch(clips: t.train, windows: t.windows, augment: false, rng: &t.rng)
         let params = Dictionary(uniqueKeysWithValues: t.model.parameters.map { ($0.name, $0) })
         let probes: [(String, Int)] = [("head", 0), ("head", 1), ("fuse.1.weight", 5), ("fuse.0.weight", 1030), ("fuse.0.weight", 3),
@@ -80,9 +84,9 @@ final class LearnedSyncTests: XCTestCase {
 
     func testSmokeTrainingLowersHeldOutLossAndResumesBitForBit() throws {
         let t = trainer(steps: 60)
-        let before = t.evaluate(pairBatches: 4).pairLoss
-        for _ in 0..<40 { _ = t.step() }
-        let after = t.evaluate(pairBatches: 4).pairLoss
+        let before = t.objective.evaluateHeldOut(pairBatches: 4).pairLoss
+        for _ in 0..<40 { t.trainStep() }
+        let after = t.objective.evaluateHeldOut(pairBatches: 4).pairLoss
         XCTAssertLessThan(after, before - 0.05, "held-out pair loss \(before) -> \(after)")
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-train-\(getpid())")
@@ -90,33 +94,34 @@ final class LearnedSyncTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let ckpt = dir.appendingPathComponent("c.safetensors").path
         try t.saveCheckpoint(to: ckpt)
-        let next = (0..<3).map { _ in t.step().loss }
+        let next = (0..<3).map { _ in t.trainStep()["loss"]! }
         let resumed = trainer(steps: 60, seed: 7)
         XCTAssertEqual(try resumed.resume(from: ckpt), 40)
-        XCTAssertEqual((0..<3).map { _ in resumed.step().loss }, next)
+        XCTAssertEqual((0..<3).map { _ in resumed.trainStep()["loss"]! }, next)
 
         // The exported model loads in inference mode and embeds like the trainer's model does.
         let out = dir.appendingPathComponent("m.safetensors").path
-        try t.model.save(to: out)
+        let model = t.objective.model
+        try model.save(to: out)
         let loaded = try SyncNet(contentsOf: out)
-        t.model.setTraining(false)
-        let a = LearnedSync.audioEmbeddings(t.heldOut[0].mel, fps: 25, model: t.model)
-        let b = LearnedSync.audioEmbeddings(t.heldOut[0].mel, fps: 25, model: loaded)
+        model.setTraining(false)
+        let a = LearnedSync.audioEmbeddings(t.objective.heldOut[0].mel, fps: 25, model: model)
+        let b = LearnedSync.audioEmbeddings(t.objective.heldOut[0].mel, fps: 25, model: loaded)
         XCTAssertEqual(a.count, b.count)
         for k in 0..<a.count { XCTAssertEqual(a[k], b[k], accuracy: 1e-5) }
     }
 
     func testAugmentedBatchesAreFiniteAndNormalised() {
-        let t = trainer(steps: 1, augment: true)
-        t.fillBatch(clips: t.train, windows: t.windows, augment: true, rng: &t.rng)
+        let t = trainer(steps: 1, augment: true).objective
+        let batch = t.nextBatch()
         let plane = SyncNet.frames * MouthFeatures.width * MouthFeatures.height
         for i in 0..<8 {
-            let w = UnsafeBufferPointer(start: t.crops.data + i * plane, count: plane)
+            let w = UnsafeBufferPointer(start: batch.crops.data + i * plane, count: plane)
             XCTAssertTrue(w.allSatisfy(\.isFinite))
             XCTAssertEqual(Double(w.reduce(0, +)) / Double(plane), 0, accuracy: 1e-3)
         }
-        XCTAssertTrue(t.mel.values.allSatisfy { $0 >= -4 && $0 <= 4 })
-        XCTAssertEqual(t.labels.filter { $0 == 1 }.count, 4)
+        XCTAssertTrue(batch.mel.values.allSatisfy { $0 >= -4 && $0 <= 4 })
+        XCTAssertEqual(batch.labels.filter { $0 == 1 }.count, 4)
     }
 
     func testWeightsFromAnotherModelAreRefused() throws {
@@ -135,5 +140,60 @@ final class LearnedSyncTests: XCTestCase {
         XCTAssertEqual(streamed.embeddings.count, whole.count)
         XCTAssertGreaterThan(whole.count, 70 * SyncNet.embedding)
         for k in 0..<whole.count { XCTAssertEqual(streamed.embeddings[k], whole[k], accuracy: 1e-4) }
+    }
+
+    /// A frozen SyncNet is a differentiable loss: the gradient of BCE-towards-in-sync reaches the
+    /// input pixels (and the mel and the lips), and matches central differences.
+    func testFrozenModelPassesGradientsToItsInputPixels() {
+        let t = trainer(steps: 1).objective
+        let batch = t.nextBatch()
+        for _ in 0..<3 { _ = t.backward(batch) }    // some running statistics away from their initial values
+        let model = t.model
+        model.setMode(.frozen)
+        let target = [Float](repeating: 1, count: 8)
+        let logits = Tensor(shape: [8]), dz = Tensor(shape: [8])
+        let dv = Tensor(shape: [1]), da = Tensor(shape: [1])
+        func loss(gradients: Bool) -> (loss: Double, crops: [Float], mel: [Float]) {
+            let v = model.embedVisual(crops: batch.crops, geometry: batch.geometry)
+            let a = model.embedAudio(mel: batch.mel)
+            let cos = CosineSimilarity().forward(v, a)
+            for i in 0..<8 { logits[i] = model.logitScale * cos[i] + model.logitBias }
+            let l = Loss.bceWithLogitsExact(logits, target: target, grad: dz)
+            guard gradients else { return (l, [], []) }
+            CosineSimilarity().backward(v, a, gradCos: (0..<8).map { model.logitScale * dz[$0] }, gradA: dv, gradB: da)
+            let g = model.backwardVisual(dv)
+            let gm = model.backwardAudio(da)
+            return (l, g.crops.values, gm.values)
+        }
+        let analytic = loss(gradients: true)
+        XCTAssertEqual(analytic.crops.count, batch.crops.count)
+        XCTAssertGreaterThan(analytic.crops.map(abs).max()!, 0, "no gradient reached the pixels")
+        XCTAssertGreaterThan(analytic.mel.map(abs).max()!, 0, "no gradient reached the mel")
+        // Frozen: the running statistics do not move.
+        let mean = model.buffers[0].tensor.values
+        _ = loss(gradients: false)
+        XCTAssertEqual(model.buffers[0].tensor.values, mean)
+        var rng = SeededRandom(seed: 3)
+        var checked = 0
+        for _ in 0..<12 {
+            let i = Int(rng.next() % UInt64(batch.crops.count))
+            let original = batch.crops[i], h: Float = 1e-2
+            batch.crops[i] = original + h
+            let up = loss(gradients: false).loss
+            batch.crops[i] = original - h
+            let down = loss(gradients: false).loss
+            batch.crops[i] = original
+            let numeric = Float((up - down) / Double(2 * h))
+            XCTAssertEqual(analytic.crops[i], numeric, accuracy: max(2e-5, 0.1 * abs(numeric)), "pixel \(i)")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 12)
+    }
+
+    /// Methods are an enum: every method has a threshold, and a misspelt name does not compile.
+    func testEveryMethodHasAMismatchThreshold() {
+        let d = SyncDetector()
+        for m in SyncMethod.allCases { XCTAssertGreaterThan(d.mismatchConfidence(for: m), 0, m.rawValue) }
+        XCTAssertEqual(SyncMethod(rawValue: "learnd"), nil)
     }
 }

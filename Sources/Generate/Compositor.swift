@@ -1,0 +1,172 @@
+import Audio
+import Foundation
+import Media
+import NN
+import Vision
+
+/// Paints one face in one frame and puts it back so the seam does not show: the aligned crop
+/// goes through the painter, the painted lower half is colour-matched to the original across the
+/// mask's band, and is blended back through the inverse similarity transform with a feathered
+/// mouth-and-jaw mask. Only pixels under the mask change.
+public final class Compositor {
+    public let painter: MouthPainter
+    public static let feather = 8
+    private let face = Tensor(shape: [1, 6, MouthPainter.size, MouthPainter.size])
+    private let mel = Tensor(shape: [1, 1, 80, 16])
+
+    public init(painter: MouthPainter) {
+        self.painter = painter
+        painter.setMode(.inference)
+    }
+
+    /// The aligned crop a frame's face gives (also the reference crop's source).
+    public static func crop(_ image: RGBImage, landmarks: [SIMD3<Float>]) -> (crop: RGBImage, transform: SimilarityTransform) {
+        let t = FaceCrop.alignment(landmarks, size: MouthPainter.size)
+        return (FaceCrop.crop(image, t, size: MouthPainter.size), t)
+    }
+
+    /// The painted 128 x 128 crop: the original upper half, the painted lower half.
+    public func paint(crop: RGBImage, reference: RGBImage, mel window: [Float]) -> RGBImage {
+        let s = MouthPainter.size, plane = s * s, top = MouthPainter.paintTop
+        for y in 0..<s {
+            for x in 0..<s {
+                for c in 0..<3 {
+                    face.data[c * plane + y * s + x] = y >= top ? 0 : Float(crop.pixels[(y * s + x) * 3 + c]) / 255
+                    face.data[(3 + c) * plane + y * s + x] = Float(reference.pixels[(y * s + x) * 3 + c]) / 255
+                }
+            }
+        }
+        mel.data.update(from: window, count: window.count)
+        let out = painter.forward(face: face, mel: mel)
+        var result = crop
+        let hp = s - top
+        for y in top..<s {
+            for x in 0..<s {
+                for c in 0..<3 {
+                    let v = out.data[c * hp * s + (y - top) * s + x]
+                    result.pixels[(y * s + x) * 3 + c] = UInt8(max(0, min(255, (v * 255).rounded())))
+                }
+            }
+        }
+        return result
+    }
+
+    /// The paste mask in crop coordinates: the mouth-and-jaw polygon, feathered, and zero above
+    /// the painted half (so only painted pixels are used).
+    public static func mask(landmarks: [SIMD3<Float>], transform t: SimilarityTransform) -> [Float] {
+        let s = MouthPainter.size
+        var m = FaceCrop.mask(polygon: FaceCrop.mouthPolygon(landmarks, t), size: s, feather: feather)
+        let top = MouthPainter.paintTop
+        // Fade in over `feather` rows below the painted half's edge.
+        for y in 0..<s {
+            let f: Float = y < top ? 0 : min(1, Float(y - top) / Float(feather))
+            for x in 0..<s { m[y * s + x] *= f }
+        }
+        return m
+    }
+
+    /// Shifts the painted pixels' colour so that, across the band where the mask fades (0 < m < 1),
+    /// their per-channel mean and spread match the original's: skin tone and exposure the painter
+    /// got slightly wrong would otherwise show as a patch.
+    public static func matchColour(_ painted: inout RGBImage, to original: RGBImage, mask: [Float]) {
+        let n = mask.count
+        for c in 0..<3 {
+            var sw = 0.0, sp = 0.0, so = 0.0, spp = 0.0, soo = 0.0
+            for i in 0..<n where mask[i] > 0.05 && mask[i] < 0.95 {
+                let w = Double(1 - abs(2 * mask[i] - 1))
+                let p = Double(painted.pixels[i * 3 + c]), o = Double(original.pixels[i * 3 + c])
+                sw += w; sp += w * p; so += w * o; spp += w * p * p; soo += w * o * o
+            }
+            guard sw > 10 else { continue }
+            let mp = sp / sw, mo = so / sw
+            let dp = max(1, (spp / sw - mp * mp).squareRoot()), dO = max(1, (soo / sw - mo * mo).squareRoot())
+            let gain = min(1.25, max(0.8, dO / dp))
+            for i in 0..<n where mask[i] > 0 {
+                let v = (Double(painted.pixels[i * 3 + c]) - mp) * gain + mo
+                painted.pixels[i * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+            }
+        }
+    }
+
+    /// Paints `landmarks`' face in `image` in place; returns the painted crop for inspection.
+    @discardableResult
+    public func apply(to image: inout RGBImage, landmarks: [SIMD3<Float>], reference: RGBImage, mel window: [Float]) -> RGBImage {
+        let (crop, t) = Self.crop(image, landmarks: landmarks)
+        var painted = paint(crop: crop, reference: reference, mel: window)
+        let m = Self.mask(landmarks: landmarks, transform: t)
+        Self.matchColour(&painted, to: crop, mask: m)
+        FaceCrop.paste(painted, mask: m, into: &image, t)
+        return painted
+    }
+}
+
+/// Mel windows for frames on a video's grid, computed as the speech streams in: columns no later
+/// window needs are dropped, so memory holds seconds of spectrogram, not the whole speech.
+public final class StreamingMel {
+    let reader: AudioReader
+    let stream = MelStream(MelSpectrogram())
+    public let fps: Double
+    private var columns = MelFrames(nMels: 80)
+    private var first = 0
+    private var ended = false
+    /// Whole columns of speech (known once the audio has been read to the end).
+    public private(set) var totalColumns: Int?
+
+    public init(path: String, fps: Double) throws {
+        reader = try AudioReader(path: path)
+        self.fps = fps
+    }
+
+    /// The generator's window for frame `i` (0.2 s centred on it; past the end, the last columns).
+    public func window(frame i: Int) throws -> [Float] {
+        let start = MelFrames.windowStart(frame: max(0, i - 2), fps: fps)
+        while !ended && first + columns.count < start + 16 {
+            if let s = try reader.read(maxSamples: 16_000) { columns.values += stream.push(s).values } else {
+                columns.values += stream.finish().values
+                ended = true
+                totalColumns = first + columns.count
+            }
+        }
+        let local = start - first
+        let w = columns.window(start: max(0, local))
+        // Drop what frame i's successors no longer need (a few frames' margin).
+        let keep = MelFrames.windowStart(frame: max(0, i - 4), fps: fps) - first
+        if keep > 64 {
+            columns.values.removeFirst(min(keep, columns.count) * 80)
+            first += keep
+        }
+        return w
+    }
+}
+
+/// The per-frame decisions of dubbing one face: which face (the chosen track's, or any when none is
+/// chosen), its reference crop (taken afresh at the start of every segment: first sight, a gap, a
+/// scene cut), its mel window, and whether the frame is painted at all. A frame without that face
+/// comes back exactly as it went in.
+public final class MouthDubber {
+    public let compositor: Compositor
+    public let track: Int?
+    let mel: StreamingMel
+    private var reference: RGBImage?
+    private var lastPainted = -2
+    public private(set) var painted = 0, untouched = 0
+
+    public init(compositor: Compositor, track: Int?, mel: StreamingMel) {
+        (self.compositor, self.track, self.mel) = (compositor, track, mel)
+    }
+
+    public func render(_ f: FrameFaces) throws -> RGBImage? {
+        guard var image = f.image else { return nil }
+        guard let face = f.faces.first(where: { $0.track == (track ?? $0.track) }) else {
+            untouched += 1
+            return image
+        }
+        if reference == nil || f.sceneCut || lastPainted != f.frame - 1 {
+            reference = Compositor.crop(image, landmarks: face.landmarks).crop
+        }
+        compositor.apply(to: &image, landmarks: face.landmarks, reference: reference!, mel: try mel.window(frame: f.frame))
+        lastPainted = f.frame
+        painted += 1
+        return image
+    }
+}

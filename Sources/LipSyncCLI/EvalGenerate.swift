@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Generate
+import Media
+import NN
+import Sync
+import Vision
+
+struct EvalGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Measure the generator on held-out clips beside two baselines: the input copied, and the reference mouth pasted.",
+        discussion: """
+        For every clip (files, or the media files directly under each directory; clips the split file marks `train` are refused), three renderings are measured: `generated` (the generator), `copied` (the input unchanged: perfect pixels, lips that ignore the new audio) and `reference` (the reference frame's lower half pasted: a static mouth).
+
+        With the clip's own audio: PSNR and SSIM in the mouth-and-jaw region of the aligned face crop, and LMD (the 40 FaceMesh lip points of the rendering, tracked afresh, against the real ones, in % of the inter-ocular distance). Dubbed with the next clip's speech (same dataset): the learned `offset` of the rendering (re-encoded with that speech) must read 0 ± 1 frames, and its confidence is divided by the real clip's with its own audio (the LSE-C idea). Both: flicker (frame-to-frame change in the region) and jitter (second differences of the lip points), sharpness (variance of the Laplacian) and seam energy (gradient energy where the mask fades), each divided by the real video's. Renderings are in memory, before encoding, except for the offset reading.
+
+        Example:
+          lipsync eval generate ../shared/data/grid/mixed ../shared/data/crema-d --jsonl per-clip.jsonl
+        """)
+
+    @Argument(help: "Clips or directories of clips.") var paths: [String]
+    @Option(help: "Generator weights (default: the shipped Models/generator.safetensors).") var model: String?
+    @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
+    @Option(help: "Write one JSON line per clip, rendering and audio here.") var jsonl: String?
+    @Option(help: "Evaluate at most this many clips per dataset (0: all).") var limit = 0
+    @Flag(help: "Print the table as JSON.") var json = false
+
+    struct Dub: Codable {
+        var clip: String, dataset: String, speech: String, method: String
+        var audioDelayFrames: Int?
+        var confidence: Double?
+        var realConfidence: Double?
+    }
+
+    struct Row: Codable {
+        var dataset: String, method: String, clips: Int
+        var psnr: Double?, ssim: Double?, lmd: Double?
+        var dubbedWithinOne: Double?, confidenceRatio: Double?
+        var flickerRatio: Double?, jitterRatio: Double?, sharpnessRatio: Double?, seamRatio: Double?
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let painter = try MouthPainter(contentsOf: try model ?? ModelLocator.url("generator.safetensors").path)
+            let sync = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
+            let roles = FileManager.default.fileExists(atPath: split) ? try DataSplit(path: split) : nil
+            var files = try mediaFiles(under: paths, recursive: false)
+            let refused = files.filter { roles?.role(of: $0) == "train" }
+            if !refused.isEmpty { note("skipping \(refused.count) training clip(s)") }
+            files.removeAll { refused.contains($0) }
+            if limit > 0 {
+                var perSet: [String: Int] = [:]
+                files = files.filter { f in
+                    let d = SyncEvaluation.dataset(of: f)
+                    perSet[d, default: 0] += 1
+                    return perSet[d]! <= limit
+                }
+            }
+            guard !files.isEmpty else { throw CLIError(description: "nothing to evaluate: no clip left after refusing \(refused.count) training clip(s)", exitCode: 68) }
+            var measures: [GenerationEvaluation.Measures] = []
+            var dubs: [Dub] = []
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-eval-\(getpid())")
+            try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            for (i, clip) in files.enumerated() {
+                FileHandle.standardError.write(Data("\r[\(i + 1)/\(files.count)] \(clip)   ".utf8))
+                let fps = try VideoReader(path: clip, options: .constantFrameRateAtSource).frameRate
+                let sameSet = files.filter { SyncEvaluation.dataset(of: $0) == SyncEvaluation.dataset(of: clip) }
+                let speech = sameSet.count > 1 ? sameSet[(sameSet.firstIndex(of: clip)! + 1) % sameSet.count] : clip
+                let real = SyncSignals.gatherLongest(try SyncSignals.gather(video: clip, model: sync))
+                for method in GenerationEvaluation.Method.allCases {
+                    let own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, method: method,
+                                                              frames: try Self.frames(of: clip, fps: fps))
+                    guard own.landmarks.contains(where: { $0 != nil }) else { continue }
+                    measures.append(try GenerationEvaluation.measure(clip: clip, speech: clip, method: method, output: own.frames, real: own.real,
+                                                                     landmarks: own.landmarks, ownAudio: true))
+                    guard speech != clip else { continue }
+                    let dubbed = try GenerationEvaluation.render(video: clip, speech: speech, painter: painter, method: method,
+                                                                 frames: try Self.frames(of: speech, fps: fps))
+                    let file = tmp.appendingPathComponent("dub.mp4").path
+                    let w = try VideoWriter(path: file, width: dubbed.frames[0].width, height: dubbed.frames[0].height, fps: fps,
+                                            options: .init(crf: 18, audio: .copy(fromFile: speech)))
+                    for f in dubbed.frames { try w.append(f) }
+                    try w.finish()
+                    let read = SyncSignals.gatherLongest(try SyncSignals.gather(video: file, model: sync))
+                    dubs.append(Dub(clip: clip, dataset: SyncEvaluation.dataset(of: clip), speech: speech, method: method.rawValue,
+                                    audioDelayFrames: read?.audioDelayFrames, confidence: read?.confidence, realConfidence: real?.confidence))
+                    var m = try GenerationEvaluation.measure(clip: clip, speech: speech, method: method, output: dubbed.frames, real: dubbed.real,
+                                                             landmarks: dubbed.landmarks, ownAudio: false)
+                    m.method = method.rawValue + "-dubbed"
+                    measures.append(m)
+                }
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            if let path = jsonl { try writeJSONLines(measures as [any Encodable] + dubs as [any Encodable], to: path) }
+            let rows = Self.rows(measures, dubs)
+            if json { try printJSON(rows); return }
+            func f(_ v: Double?, _ fmt: String) -> String { v.map { String(format: fmt, $0) } ?? "-" }
+            print("dataset      method     clips  PSNR   SSIM   LMD%   dub±1   conf×  flicker× jitter× sharp× seam×")
+            for r in rows {
+                print([r.dataset.padding(toLength: 12, withPad: " ", startingAt: 0), r.method.padding(toLength: 10, withPad: " ", startingAt: 0),
+                       String(format: "%5d", r.clips), f(r.psnr, "%5.1f"), f(r.ssim, "%5.3f"), f(r.lmd, "%5.2f"),
+                       f(r.dubbedWithinOne.map { 100 * $0 }, "%5.1f%%"), f(r.confidenceRatio, "%5.2f"), f(r.flickerRatio, "%6.2f"),
+                       f(r.jitterRatio, "%6.2f"), f(r.sharpnessRatio, "%5.2f"), f(r.seamRatio, "%5.2f")].joined(separator: "  "))
+            }
+        }
+    }
+
+    static func frames(of speech: String, fps: Double) throws -> Int {
+        let r = try AudioReader(path: speech)
+        var n = 0
+        while let s = try r.read(maxSamples: 160_000) { n += s.count }
+        return max(1, Int(Double(n) / Double(AudioReader.defaultSampleRate) * fps))
+    }
+
+    static func rows(_ measures: [GenerationEvaluation.Measures], _ dubs: [Dub]) -> [Row] {
+        func mean(_ v: [Double?]) -> Double? { let x = v.compactMap { $0 }.filter(\.isFinite); return x.isEmpty ? nil : x.reduce(0, +) / Double(x.count) }
+        var rows: [Row] = []
+        let sets = Array(Set(measures.map(\.dataset))).sorted() + ["all"]
+        for d in sets {
+            for method in GenerationEvaluation.Method.allCases.map(\.rawValue) {
+                let own = measures.filter { ($0.dataset == d || d == "all") && $0.method == method }
+                let dubbed = measures.filter { ($0.dataset == d || d == "all") && $0.method == method + "-dubbed" }
+                let ds = dubs.filter { ($0.dataset == d || d == "all") && $0.method == method }
+                guard !own.isEmpty else { continue }
+                let read = ds.compactMap(\.audioDelayFrames)
+                let ratios = ds.compactMap { x -> Double? in
+                    guard let c = x.confidence, let r = x.realConfidence, r > 0 else { return nil }
+                    return c / r
+                }
+                let both = own + dubbed
+                rows.append(Row(dataset: d, method: method, clips: own.count, psnr: mean(own.map(\.psnr)), ssim: mean(own.map(\.ssim)), lmd: mean(own.map(\.lmd)),
+                                dubbedWithinOne: ds.isEmpty ? nil : Double(read.filter { abs($0) <= 1 }.count) / Double(ds.count),
+                                confidenceRatio: ratios.isEmpty ? nil : ratios.reduce(0, +) / Double(ratios.count),
+                                flickerRatio: mean(both.map(\.flickerRatio)), jitterRatio: mean(both.map(\.jitterRatio)),
+                                sharpnessRatio: mean(both.map(\.sharpnessRatio)), seamRatio: mean(both.map(\.seamRatio))))
+            }
+        }
+        return rows
+    }
+
+    func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Generate
+import Media
+import NN
+import Sync
+import Training
+import Vision
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Re-sync a face to new speech: paint the mouth so the lips follow the new audio.",
+        discussion: """
+        The output is an H.264 MP4 with the new speech as its audio, as long as the speech: a shorter video plays forward and back (no jump cut), a longer one is cut where the speech ends. Frames are read, painted, pasted and encoded as they come, so memory does not grow with the length. Only pixels under a feathered mouth-and-jaw mask change; a frame with no face, or with only other people's faces, passes through untouched. The painted mouth is colour-matched to the skin around it and follows the tracker's smoothed alignment.
+
+        The face painted is --track N, or with auto the track the sync model scores as speaking on the video's own audio (else the longest). The file carries a provenance mark (container tag `lipsync_generated`: version, model, source) that `lipsync probe` and `lipsync detect` report. A file without the mark proves nothing: tags are easy to strip.
+
+        Audio without speech is allowed (the mouth closes; a note says so on stderr).
+
+        Examples:
+          lipsync generate interview.mp4 --audio dub_fr.wav -o interview_fr.mp4
+          lipsync generate clip.mp4 --audio take2.wav -o out.mp4 --compare side.mp4 --json
+        """)
+
+    @Argument(help: "The video whose face is re-synced.") var video: String
+    @Option(help: "The new speech (any audio or video file).") var audio: String
+    @Option(name: .shortAndLong, help: "The output video (.mp4).") var output: String
+    @Option(help: "Generator weights (default: the shipped Models/generator.safetensors).") var model: String?
+    @Option(help: "A track id, or 'auto'.") var track = "auto"
+    @Option(help: "Person adaptation: first fine-tune the model on this many seconds of the video's beginning, with its own audio (self-supervised: the mouth is masked and reconstructed).") var adapt: Double?
+    @Option(help: "Optimiser steps of the adaptation.") var adaptSteps = 150
+    @Option(help: "Also write input and output side by side here.") var compare: String?
+    @Option(help: "x264 quality (lower is better; 18 is visually lossless).") var crf = 18
+    @Flag(help: "Print a JSON report for machines.") var json = false
+
+    func validate() throws {
+        guard track == "auto" || Int(track) != nil else { throw ValidationError("--track takes a number or 'auto'") }
+        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51") }
+    }
+
+    struct Report: Encodable {
+        var video: String, audio: String, output: String, model: String
+        var track: Int?
+        var frames: Int, painted: Int, passedThrough: Int
+        var adaptedSteps: Int
+        var speechSeconds: Double, fps: Double
+        var speechFraction: Double
+        var seconds: Double
+        var realTimeFactor: Double
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let started = Date()
+            let modelPath = try model ?? ModelLocator.url("generator.safetensors").path
+            let painter = try MouthPainter(contentsOf: modelPath)
+            var adapted = 0
+            if let seconds = adapt, seconds > 0 {
+                adapted = try Self.adapt(painter, video: video, seconds: seconds, steps: adaptSteps)
+            }
+            let probe = try MediaInfo(probing: video)
+            guard probe.video != nil else { throw MediaError.noVideoStream(path: video) }
+            let source = try VideoReader(path: video, options: .constantFrameRateAtSource)
+            let fps = source.frameRate
+            // One pass over the speech: its length fixes the output's, its energy says whether it speaks.
+            let speech = try AudioReader(path: audio)
+            var samples = 0
+            while let s = try speech.read(maxSamples: 160_000) { samples += s.count }
+            let seconds = Double(samples) / Double(AudioReader.defaultSampleRate)
+            let frames = Int(seconds * fps)
+            guard frames > 0 else { throw CLIError(description: "\(audio): the speech is shorter than one frame", exitCode: 65) }
+            let energy = try SyncSignals.speechEnergy(path: audio, fps: fps, frames: frames)
+            let speechFraction = SyncDetector.speechFraction(energy)
+            if speechFraction < SyncDetector().minimumSpeechFraction {
+                note("\(audio): almost no speech (\(Int(100 * speechFraction)) % of frames): the mouth will mostly close")
+            }
+            let chosen = try chooseTrack()
+            if let chosen { note("painting track \(chosen)") }
+
+            var tracker = FaceTracker.Options()
+            tracker.keepImages = true
+            let playback = try PingPongFrames(path: video, count: frames)
+            let tracked = try TrackedVideo(source: playback, tracker: tracker)
+            let mark = "LipSync \(LipSync.version); lipsync generate; model \((modelPath as NSString).lastPathComponent) (\(MouthPainter.format)); source \((video as NSString).lastPathComponent); speech \((audio as NSString).lastPathComponent)"
+            var options = VideoWriterOptions(crf: crf, audio: .copy(fromFile: audio))
+            options.metadata = [MediaInfo.provenanceKey: mark, "comment": "generated by " + mark]
+            let writer = try VideoWriter(path: output, width: playback.width, height: playback.height, fps: fps, options: options)
+            var compareOptions = options
+            compareOptions.metadata = [MediaInfo.provenanceKey: mark + " (side by side)"]
+            let side = try compare.map { try VideoWriter(path: $0, width: 2 * playback.width, height: playback.height, fps: fps, options: compareOptions) }
+            let mel = try StreamingMel(path: audio, fps: fps)
+            let dubber = MouthDubber(compositor: Compositor(painter: painter), track: chosen, mel: mel)
+            var written = 0
+            try tracked.forEachBatch { batch in
+                for f in batch {
+                    guard let image = try dubber.render(f) else { continue }
+                    try writer.append(image)
+                    if let side, let original = f.image { try side.append(Self.sideBySide(original, image)) }
+                    written += 1
+                    if written % 100 == 0 {
+                        FileHandle.standardError.write(Data(String(format: "\r%d/%d frames, %.1f fps", written, frames,
+                                                                   Double(written) / Date().timeIntervalSince(started)).utf8))
+                    }
+                }
+            }
+            let painted = dubber.painted
+            FileHandle.standardError.write(Data("\r".utf8))
+            guard painted > 0 else {
+                throw CLIError(description: "\(video): no face\(chosen.map { " of track \($0)" } ?? "") in any frame: nothing to paint", exitCode: 68)
+            }
+            try writer.finish()
+            try side?.finish()
+            let elapsed = Date().timeIntervalSince(started)
+            let report = Report(video: video, audio: audio, output: output, model: modelPath, track: chosen, frames: written, painted: painted,
+                                passedThrough: written - painted, adaptedSteps: adapted, speechSeconds: seconds, fps: fps, speechFraction: speechFraction,
+                                seconds: elapsed, realTimeFactor: seconds / elapsed)
+            if json { try printJSON(report); return }
+            print(String(format: "%@: %d frames (%d painted, %d untouched), %.1f s of speech in %.1f s (%.2fx real time) -> %@",
+                         video, written, painted, written - painted, seconds, elapsed, seconds / elapsed, output))
+        }
+    }
+
+    /// --track N, or auto: the track with the highest learned sync confidence on the video's own
+    /// audio, else the longest; nil when the video has a single track or none (paint whatever face appears).
+    func chooseTrack() throws -> Int? {
+        if let id = Int(track) { return id }
+        let model = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
+        let signals = try SyncSignals.gather(video: video, model: model)
+        guard signals.mouth.count > 1 else { return signals.mouth.keys.first }
+        let offsets = signals.offsets(vshift: 15).filter { $0.method == .learned }
+        if let best = offsets.max(by: { $0.confidence < $1.confidence }) { return best.track }
+        return signals.mouth.max { $0.value.values.count < $1.value.values.count }?.key
+    }
+
+    /// Fine-tunes `painter` on the video's first `seconds` (its own face, its own audio), then
+    /// leaves it in inference mode. Returns the steps run.
+    static func adapt(_ painter: MouthPainter, video: String, seconds: Double, steps: Int) throws -> Int {
+        let clip = try FaceClip.extract(video: video, seconds: seconds)
+        guard !clip.windowStarts.isEmpty else {
+            FileHandle.standardError.write(Data("\(video): no face in the first \(seconds) s: painting without adaptation\n".utf8))
+            return 0
+        }
+        var options = GeneratorObjective.Options()
+        options.generatorLearningRate = 1e-4
+        options.criticLearningRate = 1e-4
+        options.syncWeight = 0
+        let objective = GeneratorObjective(generator: painter, critic: QualityCritic(), expert: nil, train: [clip], heldOut: [], options: options)
+        var loop = Trainer<GeneratorObjective>.Options()
+        loop.steps = steps
+        loop.warmup = min(20, steps / 5)
+        loop.evalEvery = 0
+        loop.logEvery = 10
+        try Trainer(objective: objective, options: loop).run()
+        FileHandle.standardError.write(Data("\nadapted to \(video) (\(steps) steps on \(clip.frames) frames)\n".utf8))
+        painter.setMode(.inference)
+        return steps
+    }
+
+    static func sideBySide(_ a: RGBImage, _ b: RGBImage) -> RGBImage {
+        var out = RGBImage(width: a.width * 2, height: a.height)
+        let row = a.width * 3
+        for y in 0..<a.height {
+            out.pixels.replaceSubrange((y * 2 * row)..<(y * 2 * row + row), with: a.pixels[(y * row)..<((y + 1) * row)])
+            out.pixels.replaceSubrange((y * 2 * row + row)..<((y + 1) * 2 * row), with: b.pixels[(y * row)..<((y + 1) * row)])
+        }
+        return out
+    }
+
+    func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}
