@@ -12,6 +12,7 @@ build: deps
 example: build
 	.build/release/lipsync probe $(EXAMPLE)
 	.build/release/lipsync offset $(EXAMPLE)
+	.build/release/lipsync generate $(EXAMPLE) --audio fixtures/media/grid_talk.mp4 -o example-dub.mp4
 
 test: deps
 	swift build --build-tests

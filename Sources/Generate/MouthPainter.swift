@@ -9,7 +9,7 @@ import NN
 /// RGB in 0...1, and the frame's 80 x 16 mel window. Output: the lower half (rows 64-127), RGB in
 /// 0...1. A U-Net: the encoder sees the whole face, the audio vector is tiled onto its 8 x 8
 /// bottleneck, and the decoder runs on the lower half only (the half that is painted), with the
-/// encoder's lower-half features as skips. Sized for 2 CPU cores: ~0.55 GFLOP and ~1.9 M
+/// encoder's lower-half features as skips. Sized for 2 CPU cores: ~0.7 GFLOP and ~2.96 M
 /// parameters per frame (Wav2Lip's generator: 7.9 GFLOP, 36 M, at 96 x 96).
 ///
 ///   face [N,6,128,128] -> e0 16@128 -> e1 32@64 -> e2 64@32 -> e3 128@16 -> e4 192@8 ─┐
