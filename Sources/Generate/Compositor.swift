@@ -119,7 +119,7 @@ public final class StreamingMel {
 
     /// The generator's window for frame `i` (0.2 s centred on it; past the end, the last columns).
     public func window(frame i: Int) throws -> [Float] {
-        let start = MelFrames.windowStart(frame: max(0, i - 2), fps: fps)
+        let start = MouthPainter.melStart(frame: i, fps: fps)
         while !ended && first + columns.count < start + 16 {
             if let s = try reader.read(maxSamples: 16_000) { columns.values += stream.push(s).values } else {
                 columns.values += stream.finish().values

@@ -68,7 +68,7 @@ public struct FaceClip: Sendable {
 
     /// The mel window the generator hears for frame `i`: 0.2 s centred on it (Wav2Lip's), kept inside the clip.
     public func generatorMel(frame i: Int) -> [Float] {
-        let s = MelFrames.windowStart(frame: max(0, i - 2), fps: fps)
+        let s = MouthPainter.melStart(frame: i, fps: fps)
         return mel.window(start: min(s, max(0, mel.count - 16)))
     }
 

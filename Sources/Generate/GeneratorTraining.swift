@@ -102,8 +102,7 @@ public final class GeneratorObjective: Objective {
         let real = critic.forward(b.target).logits
         let lr = Loss.bceWithLogits(real, target: [Float](repeating: 1, count: n), grad: gradLogit)
         critic.backward(logits: gradLogit)
-        let fakeCopy = fake.clone()
-        let f = critic.forward(fakeCopy).logits
+        let f = critic.forward(fake).logits
         let lf = Loss.bceWithLogits(f, target: [Float](repeating: 0, count: n), grad: gradLogit)
         critic.backward(logits: gradLogit)
         return ["critic": (lr + lf) / 2]

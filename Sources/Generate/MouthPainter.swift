@@ -1,3 +1,4 @@
+import Audio
 import Foundation
 import NN
 
@@ -21,6 +22,12 @@ public final class MouthPainter: Model {
     /// First painted row of the crop; the input mask covers rows paintTop..<size.
     public static let paintTop = 64
     public let scope = "generator"
+
+    /// First mel column of the window the painter hears for frame `frame`: 0.2 s centred on it
+    /// (Wav2Lip's), on the video's own frame grid. Training and generation both read it here.
+    public static func melStart(frame: Int, fps: Double) -> Int {
+        MelFrames.windowStart(frame: max(0, frame - 2), fps: fps)
+    }
     public private(set) var mode = ModelMode.training
 
     let encoders: [Sequential]

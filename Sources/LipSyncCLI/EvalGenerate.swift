@@ -108,10 +108,7 @@ struct EvalGenerate: ParsableCommand {
     }
 
     static func frames(of speech: String, fps: Double) throws -> Int {
-        let r = try AudioReader(path: speech)
-        var n = 0
-        while let s = try r.read(maxSamples: 160_000) { n += s.count }
-        return max(1, Int(Double(n) / Double(AudioReader.defaultSampleRate) * fps))
+        max(1, Int(Double(try AudioReader.sampleCount(path: speech)) / Double(AudioReader.defaultSampleRate) * fps))
     }
 
     static func rows(_ measures: [GenerationEvaluation.Measures], _ dubs: [Dub]) -> [Row] {

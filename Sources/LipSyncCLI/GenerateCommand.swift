@@ -63,11 +63,8 @@ struct GenerateCommand: ParsableCommand {
             guard probe.video != nil else { throw MediaError.noVideoStream(path: video) }
             let source = try VideoReader(path: video, options: .constantFrameRateAtSource)
             let fps = source.frameRate
-            // One pass over the speech: its length fixes the output's, its energy says whether it speaks.
-            let speech = try AudioReader(path: audio)
-            var samples = 0
-            while let s = try speech.read(maxSamples: 160_000) { samples += s.count }
-            let seconds = Double(samples) / Double(AudioReader.defaultSampleRate)
+            // The speech's length fixes the output's; its energy says whether it speaks.
+            let seconds = Double(try AudioReader.sampleCount(path: audio)) / Double(AudioReader.defaultSampleRate)
             let frames = Int(seconds * fps)
             guard frames > 0 else { throw CLIError(description: "\(audio): the speech is shorter than one frame", exitCode: 65) }
             let energy = try SyncSignals.speechEnergy(path: audio, fps: fps, frames: frames)

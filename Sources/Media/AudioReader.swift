@@ -99,6 +99,15 @@ public final class AudioReader {
     }
 
     /// Convenience: the whole audio track of `path` at `sampleRate`.
+    /// Decoded samples in a file at `sampleRate`, counted chunk by chunk (nothing is kept): a
+    /// stream's exact length, which container durations only approximate.
+    public static func sampleCount(path: String, sampleRate: Int = defaultSampleRate) throws -> Int {
+        let r = try AudioReader(path: path, sampleRate: sampleRate)
+        var n = 0
+        while let s = try r.read(maxSamples: 160_000) { n += s.count }
+        return n
+    }
+
     public static func decodeAll(path: String, sampleRate: Int = defaultSampleRate) throws -> [Float] {
         try AudioReader(path: path, sampleRate: sampleRate).readAll()
     }
