@@ -88,6 +88,18 @@ public final class Compositor {
         }
     }
 
+    /// Pastes `source`'s lower half (an aligned crop) over `landmarks`' face with the same mask and
+    /// colour match as painting: the static-mouth baseline.
+    public func pasteLowerHalf(of source: RGBImage, onto image: inout RGBImage, landmarks: [SIMD3<Float>]) {
+        var (pasted, t) = Self.crop(image, landmarks: landmarks)
+        let original = pasted
+        let s = MouthPainter.size, row = s * 3
+        pasted.pixels.replaceSubrange((MouthPainter.paintTop * row)..<(s * row), with: source.pixels[(MouthPainter.paintTop * row)..<(s * row)])
+        let m = Self.mask(landmarks: landmarks, transform: t)
+        Self.matchColour(&pasted, to: original, mask: m)
+        FaceCrop.paste(pasted, mask: m, into: &image, t)
+    }
+
     /// Paints `landmarks`' face in `image` in place; returns the painted crop for inspection.
     @discardableResult
     public func apply(to image: inout RGBImage, landmarks: [SIMD3<Float>], reference: RGBImage, mel window: [Float]) -> RGBImage {
@@ -142,31 +154,56 @@ public final class StreamingMel {
 /// The per-frame decisions of dubbing one face: which face (the chosen track's, or any when none is
 /// chosen), its reference crop (taken afresh at the start of every segment: first sight, a gap, a
 /// scene cut), its mel window, and whether the frame is painted at all. A frame without that face
-/// comes back exactly as it went in.
+/// comes back exactly as it went in. `lipsync generate` paints; `lipsync eval generate` also runs the
+/// two baselines through the same decisions, so all three renderings differ only in what is pasted.
 public final class MouthDubber {
+    public enum Rendering: String, Sendable, CaseIterable {
+        /// The generator.
+        case generated
+        /// Baseline (i): the input copied unchanged.
+        case copied
+        /// Baseline (ii): the segment's reference lower half pasted: a static mouth.
+        case reference
+    }
+
+    /// A rendered frame and the face that was (or, for `copied`, would have been) painted.
+    public struct Rendered {
+        public var image: RGBImage
+        public var face: FaceObservation?
+    }
+
     public let compositor: Compositor
     public let track: Int?
+    public let rendering: Rendering
     let mel: StreamingMel
     private var reference: RGBImage?
     private var lastPainted = -2
     public private(set) var painted = 0, untouched = 0
 
-    public init(compositor: Compositor, track: Int?, mel: StreamingMel) {
-        (self.compositor, self.track, self.mel) = (compositor, track, mel)
+    public init(compositor: Compositor, track: Int?, mel: StreamingMel, rendering: Rendering = .generated) {
+        (self.compositor, self.track, self.mel, self.rendering) = (compositor, track, mel, rendering)
     }
 
-    public func render(_ f: FrameFaces) throws -> RGBImage? {
+    /// The frame rendered, or nil when the tracker kept no picture for it.
+    public func render(_ f: FrameFaces) throws -> Rendered? {
         guard var image = f.image else { return nil }
         guard let face = f.faces.first(where: { $0.track == (track ?? $0.track) }) else {
             untouched += 1
-            return image
+            return Rendered(image: image, face: nil)
         }
         if reference == nil || f.sceneCut || lastPainted != f.frame - 1 {
             reference = Compositor.crop(image, landmarks: face.landmarks).crop
         }
-        compositor.apply(to: &image, landmarks: face.landmarks, reference: reference!, mel: try mel.window(frame: f.frame))
+        switch rendering {
+        case .generated:
+            compositor.apply(to: &image, landmarks: face.landmarks, reference: reference!, mel: try mel.window(frame: f.frame))
+        case .copied:
+            break
+        case .reference:
+            compositor.pasteLowerHalf(of: reference!, onto: &image, landmarks: face.landmarks)
+        }
         lastPainted = f.frame
         painted += 1
-        return image
+        return Rendered(image: image, face: face)
     }
 }

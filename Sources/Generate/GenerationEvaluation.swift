@@ -30,58 +30,47 @@ public enum GenerationEvaluation {
         public var seamRatio: Double?
     }
 
-    public enum Method: String, Sendable, CaseIterable {
-        /// The generator.
-        case generated
-        /// Baseline (i): the input copied unchanged.
-        case copied
-        /// Baseline (ii): the reference frame's lower half pasted: a static mouth.
-        case reference
+    /// One clip rendered in memory: the output frames, the real ones, and the face the dubber
+    /// followed in each (nil where it painted nothing).
+    public struct RenderedClip {
+        public var frames: [RGBImage]
+        public var real: [RGBImage]
+        public var faces: [FaceObservation?]
+        /// The unsmoothed landmarks, where the measures are taken.
+        public var landmarks: [[SIMD3<Float>]?] { faces.map { $0?.rawLandmarks } }
+
+        /// The lower halves of the aligned crops (at the real face) of the output, or of the real frames.
+        public func mouthCrops(real useReal: Bool = false) -> [DetectionResistance.Crop] {
+            zip(useReal ? real : frames, landmarks).compactMap { image, lm in
+                lm.map { DetectionResistance.lowerHalf(of: FaceCrop.crop(image, FaceCrop.alignment($0, size: MouthPainter.size), size: MouthPainter.size)) }
+            }
+        }
+
+        /// Mouth windows of the output (or of the real frames) and the face followed, for the sync model's visual tower.
+        public func mouthWindows(real useReal: Bool = false) -> [(image: RGBImage, face: FaceObservation)?] {
+            zip(useReal ? real : frames, faces).map { image, face in face.map { (image, $0) } }
+        }
     }
 
-    struct Frame {
-        var real: RGBImage
-        var output: RGBImage
-        var landmarks: [SIMD3<Float>]?
-    }
-
-    /// Renders `video` with `speech` (its own audio for reconstruction) by `method`, in memory.
-    public static func render(video: String, speech: String, painter: MouthPainter, method: Method, frames count: Int) throws -> (frames: [RGBImage], real: [RGBImage], landmarks: [[SIMD3<Float>]?]) {
+    /// Renders `video` with `speech` (its own audio for reconstruction) as `lipsync generate` does
+    /// (the same per-frame decisions: `MouthDubber`), by `rendering`, in memory.
+    public static func render(video: String, speech: String, painter: MouthPainter, rendering: MouthDubber.Rendering, frames count: Int) throws -> RenderedClip {
         var options = FaceTracker.Options()
         options.keepImages = true
         let playback = try PingPongFrames(path: video, count: count)
         let tracked = try TrackedVideo(source: playback, tracker: options)
-        let mel = try StreamingMel(path: speech, fps: playback.frameRate)
-        let compositor = Compositor(painter: painter)
-        var reference: RGBImage?
-        var out: [RGBImage] = [], real: [RGBImage] = [], marks: [[SIMD3<Float>]?] = []
+        let dubber = MouthDubber(compositor: Compositor(painter: painter), track: nil,
+                                 mel: try StreamingMel(path: speech, fps: playback.frameRate), rendering: rendering)
+        var clip = RenderedClip(frames: [], real: [], faces: [])
         try tracked.forEachBatch { batch in
             for f in batch {
-                guard var image = f.image else { continue }
-                real.append(image)
-                let face = f.faces.first
-                marks.append(face?.rawLandmarks)
-                if let face {
-                    let (crop, t) = Compositor.crop(image, landmarks: face.landmarks)
-                    if reference == nil { reference = crop }
-                    switch method {
-                    case .generated:
-                        compositor.apply(to: &image, landmarks: face.landmarks, reference: reference!, mel: try mel.window(frame: f.frame))
-                    case .copied:
-                        break
-                    case .reference:
-                        var pasted = crop
-                        let s = MouthPainter.size
-                        for y in MouthPainter.paintTop..<s { for x in 0..<(s * 3) { pasted.pixels[y * s * 3 + x] = reference!.pixels[y * s * 3 + x] } }
-                        let m = Compositor.mask(landmarks: face.landmarks, transform: t)
-                        Compositor.matchColour(&pasted, to: crop, mask: m)
-                        FaceCrop.paste(pasted, mask: m, into: &image, t)
-                    }
-                }
-                out.append(image)
+                guard let real = f.image, let r = try dubber.render(f) else { continue }
+                clip.real.append(real)
+                clip.frames.append(r.image)
+                clip.faces.append(r.face)
             }
         }
-        return (out, real, marks)
+        return clip
     }
 
     /// Lip landmarks of rendered frames, tracked afresh (what a viewer's face tracker would see).
@@ -96,9 +85,9 @@ public enum GenerationEvaluation {
     }
 
     /// All measures of one rendering.
-    public static func measure(clip: String, speech: String, method: Method, output: [RGBImage], real: [RGBImage],
+    public static func measure(clip: String, speech: String, rendering: MouthDubber.Rendering, output: [RGBImage], real: [RGBImage],
                                landmarks: [[SIMD3<Float>]?], ownAudio: Bool) throws -> Measures {
-        var m = Measures(clip: clip, dataset: SyncEvaluation.dataset(of: clip), speech: speech, method: method.rawValue, frames: output.count)
+        var m = Measures(clip: clip, dataset: SyncEvaluation.dataset(of: clip), speech: speech, method: rendering.rawValue, frames: output.count)
         let s = MouthPainter.size
         var se = 0.0, seCount = 0, ssimSum = 0.0, ssimCount = 0
         var flickerOut = 0.0, flickerReal = 0.0, flickerCount = 0

@@ -38,6 +38,8 @@ struct EvalGenerate: ParsableCommand {
         var psnr: Double?, ssim: Double?, lmd: Double?
         var dubbedWithinOne: Double?, confidenceRatio: Double?
         var flickerRatio: Double?, jitterRatio: Double?, sharpnessRatio: Double?, seamRatio: Double?
+        /// Fréchet distance of the dubbed renderings' mouth windows to the real ones, in the pixel-only sync expert's embedding.
+        var frechetSyncExpert: Double?
     }
 
     func run() throws {
@@ -58,53 +60,97 @@ struct EvalGenerate: ParsableCommand {
                 }
             }
             guard !files.isEmpty else { throw CLIError(description: "nothing to evaluate: no clip left after refusing \(refused.count) training clip(s)", exitCode: 68) }
+            let expert = try SyncNet(contentsOf: ModelLocator.url("sync_pixels.safetensors").path)
             var measures: [GenerationEvaluation.Measures] = []
             var dubs: [Dub] = []
+            // Per dataset and rendering, the mouth-window embeddings for the Fréchet distance (real
+            // frames under "real"); per clip, the crops for the real-vs-generated classifier.
+            var embeddings: [String: [String: [[Float]]]] = [:]
+            var crops: [(clip: Int, rendering: String, crops: [DetectionResistance.Crop])] = []
             let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-eval-\(getpid())")
             try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: tmp) }
             for (i, clip) in files.enumerated() {
                 FileHandle.standardError.write(Data("\r[\(i + 1)/\(files.count)] \(clip)   ".utf8))
                 let fps = try VideoReader(path: clip, options: .constantFrameRateAtSource).frameRate
-                let sameSet = files.filter { SyncEvaluation.dataset(of: $0) == SyncEvaluation.dataset(of: clip) }
+                let dataset = SyncEvaluation.dataset(of: clip)
+                let sameSet = files.filter { SyncEvaluation.dataset(of: $0) == dataset }
                 let speech = sameSet.count > 1 ? sameSet[(sameSet.firstIndex(of: clip)! + 1) % sameSet.count] : clip
                 let real = SyncSignals.gatherLongest(try SyncSignals.gather(video: clip, model: sync))
-                for method in GenerationEvaluation.Method.allCases {
-                    let own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, method: method,
+                for rendering in MouthDubber.Rendering.allCases {
+                    let own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, rendering: rendering,
                                                               frames: try Self.frames(of: clip, fps: fps))
-                    guard own.landmarks.contains(where: { $0 != nil }) else { continue }
-                    measures.append(try GenerationEvaluation.measure(clip: clip, speech: clip, method: method, output: own.frames, real: own.real,
+                    guard own.faces.contains(where: { $0 != nil }) else { continue }
+                    measures.append(try GenerationEvaluation.measure(clip: clip, speech: clip, rendering: rendering, output: own.frames, real: own.real,
                                                                      landmarks: own.landmarks, ownAudio: true))
+                    if rendering == .copied {
+                        embeddings[dataset, default: [:]]["real", default: []] += expert.visualEmbeddings(of: own.mouthWindows(real: true))
+                        crops.append((i, "real", own.mouthCrops(real: true)))
+                    }
                     guard speech != clip else { continue }
-                    let dubbed = try GenerationEvaluation.render(video: clip, speech: speech, painter: painter, method: method,
+                    let dubbed = try GenerationEvaluation.render(video: clip, speech: speech, painter: painter, rendering: rendering,
                                                                  frames: try Self.frames(of: speech, fps: fps))
+                    embeddings[dataset, default: [:]][rendering.rawValue, default: []] += expert.visualEmbeddings(of: dubbed.mouthWindows())
+                    crops.append((i, rendering.rawValue, dubbed.mouthCrops()))
                     let file = tmp.appendingPathComponent("dub.mp4").path
                     let w = try VideoWriter(path: file, width: dubbed.frames[0].width, height: dubbed.frames[0].height, fps: fps,
                                             options: .init(crf: 18, audio: .copy(fromFile: speech)))
                     for f in dubbed.frames { try w.append(f) }
                     try w.finish()
                     let read = SyncSignals.gatherLongest(try SyncSignals.gather(video: file, model: sync))
-                    dubs.append(Dub(clip: clip, dataset: SyncEvaluation.dataset(of: clip), speech: speech, method: method.rawValue,
+                    dubs.append(Dub(clip: clip, dataset: dataset, speech: speech, method: rendering.rawValue,
                                     audioDelayFrames: read?.audioDelayFrames, confidence: read?.confidence, realConfidence: real?.confidence))
-                    var m = try GenerationEvaluation.measure(clip: clip, speech: speech, method: method, output: dubbed.frames, real: dubbed.real,
+                    var m = try GenerationEvaluation.measure(clip: clip, speech: speech, rendering: rendering, output: dubbed.frames, real: dubbed.real,
                                                              landmarks: dubbed.landmarks, ownAudio: false)
-                    m.method = method.rawValue + "-dubbed"
+                    m.method = rendering.rawValue + "-dubbed"
                     measures.append(m)
                 }
             }
             FileHandle.standardError.write(Data("\n".utf8))
             if let path = jsonl { try writeJSONLines(measures as [any Encodable] + dubs as [any Encodable], to: path) }
-            let rows = Self.rows(measures, dubs)
-            if json { try printJSON(rows); return }
+            var rows = Self.rows(measures, dubs)
+            for k in rows.indices {
+                let d = rows[k].dataset
+                let sets = d == "all" ? Array(embeddings.values) : embeddings[d].map { [$0] } ?? []
+                let realSet = sets.flatMap { $0["real"] ?? [] }, rendered = sets.flatMap { $0[rows[k].method] ?? [] }
+                rows[k].frechetSyncExpert = FrechetDistance.between(realSet, rendered)
+            }
+            let detection = try Self.detection(crops)
+            if json { try printJSON(Table(rows: rows, detection: detection)); return }
             func f(_ v: Double?, _ fmt: String) -> String { v.map { String(format: fmt, $0) } ?? "-" }
-            print("dataset      method     clips  PSNR   SSIM   LMD%   dub±1   conf×  flicker× jitter× sharp× seam×")
+            print("dataset      method     clips  PSNR   SSIM   LMD%   dub±1   conf×  flicker× jitter× sharp× seam×  Fréchet")
             for r in rows {
                 print([r.dataset.padding(toLength: 12, withPad: " ", startingAt: 0), r.method.padding(toLength: 10, withPad: " ", startingAt: 0),
                        String(format: "%5d", r.clips), f(r.psnr, "%5.1f"), f(r.ssim, "%5.3f"), f(r.lmd, "%5.2f"),
                        f(r.dubbedWithinOne.map { 100 * $0 }, "%5.1f%%"), f(r.confidenceRatio, "%5.2f"), f(r.flickerRatio, "%6.2f"),
-                       f(r.jitterRatio, "%6.2f"), f(r.sharpnessRatio, "%5.2f"), f(r.seamRatio, "%5.2f")].joined(separator: "  "))
+                       f(r.jitterRatio, "%6.2f"), f(r.sharpnessRatio, "%5.2f"), f(r.seamRatio, "%5.2f"), f(r.frechetSyncExpert, "%7.4f")].joined(separator: "  "))
+            }
+            print("Fréchet: distance to the real frames' mouth windows in the pixel-only sync expert's 64-d embedding (not FID).")
+            print("real-vs-rendered classifier (trained on the even-numbered clips' crops, tested on the odd ones; positive = rendered):")
+            for d in detection {
+                print(String(format: "  %-10@ accuracy %.3f  precision %.3f  recall %.3f  F1 %.3f  (%d train, %d test crops)",
+                             d.method as NSString, d.scores.accuracy, d.scores.precision, d.scores.recall, d.scores.f1, d.scores.trainCrops, d.scores.testCrops))
             }
         }
+    }
+
+    struct Detection: Codable { var method: String; var scores: DetectionResistance.Scores }
+    struct Table: Codable { var rows: [Row]; var detection: [Detection] }
+
+    /// For each rendering, a fresh classifier of real versus rendered dubbed mouths, trained on the
+    /// even-numbered clips and scored on the odd-numbered ones (no clip on both sides).
+    static func detection(_ crops: [(clip: Int, rendering: String, crops: [DetectionResistance.Crop])]) throws -> [Detection] {
+        func pool(_ name: String, train: Bool) -> [DetectionResistance.Crop] {
+            crops.filter { $0.rendering == name && ($0.clip % 2 == 0) == train }.flatMap(\.crops)
+        }
+        var out: [Detection] = []
+        for r in MouthDubber.Rendering.allCases {
+            if let s = try DetectionResistance.score(trainReal: pool("real", train: true), trainGenerated: pool(r.rawValue, train: true),
+                                                     testReal: pool("real", train: false), testGenerated: pool(r.rawValue, train: false)) {
+                out.append(Detection(method: r.rawValue, scores: s))
+            }
+        }
+        return out
     }
 
     static func frames(of speech: String, fps: Double) throws -> Int {
@@ -116,7 +162,7 @@ struct EvalGenerate: ParsableCommand {
         var rows: [Row] = []
         let sets = Array(Set(measures.map(\.dataset))).sorted() + ["all"]
         for d in sets {
-            for method in GenerationEvaluation.Method.allCases.map(\.rawValue) {
+            for method in MouthDubber.Rendering.allCases.map(\.rawValue) {
                 let own = measures.filter { ($0.dataset == d || d == "all") && $0.method == method }
                 let dubbed = measures.filter { ($0.dataset == d || d == "all") && $0.method == method + "-dubbed" }
                 let ds = dubs.filter { ($0.dataset == d || d == "all") && $0.method == method }

@@ -91,7 +91,7 @@ struct GenerateCommand: ParsableCommand {
             var written = 0
             try tracked.forEachBatch { batch in
                 for f in batch {
-                    guard let image = try dubber.render(f) else { continue }
+                    guard let image = try dubber.render(f)?.image else { continue }
                     try writer.append(image)
                     if let side, let original = f.image { try side.append(Self.sideBySide(original, image)) }
                     written += 1

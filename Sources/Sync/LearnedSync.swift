@@ -2,6 +2,7 @@ import Audio
 import Foundation
 import Media
 import NN
+import Vision
 
 /// Offset search with the learned model, as syncnet_python does it: every 5-frame mouth window is
 /// compared with the audio window at each shift; the distance (1 - cosine) is averaged over windows;
@@ -173,6 +174,29 @@ final class VisualBatcher {
         if pending.count == batch { flush(emit) }
     }
 
+    /// The last five frames of each track; a window is scored once they are consecutive.
+    private var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float])]] = [:]
+
+    /// Adds a track's mouth at `frame`; the window ending there is scored once five consecutive frames are in.
+    func push(track: Int, frame: Int, _ m: (crop: [Float], geometry: [Float]), emit: (WindowEmbedding) -> Void) {
+        var r = recent[track] ?? []
+        if let last = r.last, last.frame != frame - 1 { r.removeAll() }
+        r.append((frame, m.crop, m.geometry))
+        if r.count > SyncNet.frames { r.removeFirst() }
+        recent[track] = r
+        guard r.count == SyncNet.frames else { return }
+        let crops = r.flatMap(\.crop), geometry = r.flatMap(\.geometry)
+        crops.withUnsafeBufferPointer { c in
+            let ptrs = (0..<SyncNet.frames).map { c.baseAddress! + $0 * ClipFeatures.cropSize }
+            add(track: track, start: r[0].frame, crops: ptrs, geometry: geometry, emit: emit)
+        }
+    }
+
+    /// Ends the windows of tracks absent from a frame.
+    func forget(tracksNotIn present: Set<Int>) {
+        for id in recent.keys where !present.contains(id) { recent[id] = nil }
+    }
+
     func flush(_ emit: (WindowEmbedding) -> Void) {
         guard !pending.isEmpty else { return }
         let n = pending.count
@@ -185,5 +209,20 @@ final class VisualBatcher {
                                  embedding: Array(UnsafeBufferPointer(start: e.data + i * SyncNet.embedding, count: SyncNet.embedding))))
         }
         pending.removeAll(keepingCapacity: true)
+    }
+}
+
+extension SyncNet {
+    /// Unit visual embeddings of every 5-frame window of consecutive faces in `frames` (nil: no face
+    /// in that frame), in order: the space `lipsync eval generate` measures its Fréchet distance in.
+    public func visualEmbeddings(of frames: [(image: RGBImage, face: FaceObservation)?]) -> [[Float]] {
+        let batcher = VisualBatcher(model: self)
+        var out: [[Float]] = []
+        for (i, f) in frames.enumerated() {
+            guard let f else { batcher.forget(tracksNotIn: []); continue }
+            batcher.push(track: 0, frame: i, MouthFeatures.extract(f.image, landmarks: f.face.landmarks, lips: f.face.rawLandmarks)) { out.append($0.embedding) }
+        }
+        batcher.flush { out.append($0.embedding) }
+        return out
     }
 }

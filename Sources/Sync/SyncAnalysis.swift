@@ -33,7 +33,6 @@ public struct SyncSignals: Sendable {
         let audioPass = try AudioPass.run(path: audioPath ?? video, fps: fps, model: model)
         var mouth: [Int: (start: Int, values: [Double])] = [:]
         var rows: [Int: [(start: Int, distances: [Float])]] = [:]
-        var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float])]] = [:]
         let batcher = model.map { VisualBatcher(model: $0) }
         func emit(_ w: WindowEmbedding) {
             rows[w.track, default: []].append((w.start, LearnedSync.distanceRow(.init(start: w.start, embedding: w.embedding),
@@ -49,22 +48,9 @@ public struct SyncSignals: Sendable {
                     entry.values.append(o.mouthOpening)
                     mouth[o.track] = entry
                     guard let batcher, let image = f.image else { continue }
-                    // The last five frames of this track; a window is scored once they are consecutive.
-                    let m = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks)
-                    var r = recent[o.track] ?? []
-                    if let last = r.last, last.frame != f.frame - 1 { r.removeAll() }
-                    r.append((f.frame, m.crop, m.geometry))
-                    if r.count > SyncNet.frames { r.removeFirst() }
-                    recent[o.track] = r
-                    if r.count == SyncNet.frames {
-                        let crops = r.flatMap(\.crop), geometry = r.flatMap(\.geometry)
-                        crops.withUnsafeBufferPointer { c in
-                            let ptrs = (0..<SyncNet.frames).map { c.baseAddress! + $0 * ClipFeatures.cropSize }
-                            batcher.add(track: o.track, start: r[0].frame, crops: ptrs, geometry: geometry, emit: emit)
-                        }
-                    }
+                    batcher.push(track: o.track, frame: f.frame, MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks), emit: emit)
                 }
-                for id in recent.keys where !f.faces.contains(where: { $0.track == id }) { recent[id] = nil }
+                batcher?.forget(tracksNotIn: Set(f.faces.map(\.track)))
             }
             progress?(count)
         }

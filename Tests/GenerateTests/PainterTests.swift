@@ -177,8 +177,31 @@ final class PainterTests: XCTestCase {
         let audio = Self.media.appendingPathComponent("grid_face.mp4").path
         let dubber = MouthDubber(compositor: compositor, track: 7, mel: try StreamingMel(path: audio, fps: 25))
         let frame = FrameFaces(frame: 0, time: 0, sceneCut: false, faces: faces.first!.faces, image: image)
-        XCTAssertEqual(try dubber.render(frame), image)
-        XCTAssertEqual(dubber.untouched, 1)
+        XCTAssertEqual(try dubber.render(frame)?.image, image)
+        XCTAssertNil(try dubber.render(frame)?.face)
+        XCTAssertEqual(dubber.untouched, 2)
+        // The baselines run through the same decisions: copied returns the frame as it came (with the
+        // face it would have painted), reference pastes the static mouth under the same mask only.
+        for rendering in [MouthDubber.Rendering.copied, .reference] {
+            let baseline = MouthDubber(compositor: compositor, track: nil, mel: try StreamingMel(path: audio, fps: 25), rendering: rendering)
+            guard let r = try baseline.render(frame) else { return XCTFail("no picture") }
+            XCTAssertEqual(r.face?.track, face.track)
+            XCTAssertEqual(baseline.painted, 1)
+            var outside = 0, inside = 0
+            for y in 0..<image.height {
+                for x in 0..<image.width {
+                    let o = (y * image.width + x) * 3
+                    guard r.image.pixels[o..<(o + 3)] != image.pixels[o..<(o + 3)] else { continue }
+                    let c = t.apply(SIMD2(Double(x), Double(y)))
+                    let inCrop = c.x >= 0 && c.y >= 0 && c.x <= 127 && c.y <= 127
+                    let m: Float = inCrop ? mask.withUnsafeBufferPointer { Bilinear.sample($0.baseAddress!, width: 128, height: 128, x: c.x, y: c.y) } : 0
+                    if m > 0 { inside += 1 } else { outside += 1 }
+                }
+            }
+            XCTAssertEqual(outside, 0, "\(rendering): pixels changed outside the mask")
+            // The reference is the frame's own crop here, so only rounding of the round trip moves pixels.
+            if rendering == .copied { XCTAssertEqual(inside, 0) }
+        }
     }
 
     /// Ping-pong playback: forward, then back without repeating the end frame, for as long as asked.
