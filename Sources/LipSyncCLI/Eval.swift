@@ -33,6 +33,8 @@ struct EvalSync: ParsableCommand {
     var threshold: Double?
     @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
     @Option(help: "Write one JSON line per clip and shift here.") var jsonl: String?
+    @Flag(help: "With --swap: fit the calibrated probability's logistic map on these clips' matched and swapped pairs and print it (never fit it on the clips it is reported on).")
+    var fitCalibration = false
 
     func run() throws {
         try reportingErrors {
@@ -41,7 +43,7 @@ struct EvalSync: ParsableCommand {
             // A missing split file refuses nothing (clips outside shared/data have no role).
             let roles = FileManager.default.fileExists(atPath: split) ? try DataSplit(path: split) : nil
             var files = try mediaFiles(under: paths, recursive: false)
-            let refused = files.filter { roles?.role(of: $0) == "train" }
+            let refused = files.filter { ["train", "train-sync"].contains(roles?.role(of: $0)) }
             if !refused.isEmpty { FileHandle.standardError.write(Data("skipping \(refused.count) training clip(s)\n".utf8)) }
             files.removeAll { refused.contains($0) }
             let model = try sync.loadModel()
@@ -67,6 +69,14 @@ struct EvalSync: ParsableCommand {
             FileHandle.standardError.write(Data("\n".utf8))
             let pairs = swap ? SyncEvaluation.pairs(clips, vshift: vshift, model: model) : []
             if let path = jsonl { try writeJSONLines(results as [any Encodable] + pairs as [any Encodable], to: path) }
+            if fitCalibration {
+                guard swap else { throw CLIError(description: "--fit-calibration needs --swap", exitCode: 64) }
+                guard let map = SyncCalibration.fit(pairs.map(\.calibrationFeatures), labels: pairs.map(\.matched)) else {
+                    throw CLIError(description: "cannot fit a calibration: it needs matched and swapped pairs", exitCode: 65)
+                }
+                FileHandle.standardError.write(Data("calibration for \(sync.method.rawValue) fitted on \(pairs.count) pairs (features: \(SyncCalibration.featureNames.joined(separator: ", ")))\n".utf8))
+                try printJSON(map)
+            }
             let rows = SyncEvaluation.rows(results, pairs: pairs, threshold: threshold)
             if sync.json { try printJSON(rows); return }
             print("method \(sync.method.rawValue), shifts \(shifts), vshift \(vshift)\(swap ? ", swap" : "")")
@@ -76,6 +86,14 @@ struct EvalSync: ParsableCommand {
                 print(String(format: "%@ %6d  %5.1f%%  %5.1f%%  %5.2f  %@  %@", name, r.clips, 100 * r.exactAccuracy,
                              100 * r.withinOneAccuracy, r.meanAbsoluteError,
                              r.auc.map { String(format: "%.3f", $0) } ?? "  -  ", r.f1.map { String(format: "%.3f", $0) } ?? "  -  "))
+            }
+            if swap {
+                let names = ["confidence", "robust_confidence", "dip_sharpness", "window_agreement", "sync_probability"]
+                print("\nAUC of each statistic (matched vs swapped): " + names.joined(separator: ", "))
+                for r in rows {
+                    print(r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0) + "  "
+                          + names.map { r.aucByStatistic[$0].map { String(format: "%.3f", $0) } ?? "  -  " }.joined(separator: "  "))
+                }
             }
             func pct(_ x: Double?) -> String { x.map { String(format: "%5.1f%%", 100 * $0) } ?? "    - " }
             print("\ndetection at confidence < \(threshold): false alarms (matched), swapped caught, in-sync read as offset; matched 5th pct")

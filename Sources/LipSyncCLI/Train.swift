@@ -52,7 +52,8 @@ struct TrainSync: ParsableCommand {
             let logPath = log ?? base + ".log.jsonl"
             let roles = try DataSplit(path: split)
             let files = try mediaFiles(under: data)
-            let trainFiles = files.filter { roles.role(of: $0) == "train" }, heldFiles = files.filter { roles.role(of: $0) == "heldout" }
+            // `train-sync` clips (a second identity, docs/data-split.tsv) are for the sync models only.
+            let trainFiles = files.filter { ["train", "train-sync"].contains(roles.role(of: $0)) }, heldFiles = files.filter { roles.role(of: $0) == "heldout" }
             guard !trainFiles.isEmpty else {
                 throw CLIError(description: "\(data.joined(separator: " ")): no clip marked `train` in \(split)", exitCode: 68)
             }
@@ -100,7 +101,7 @@ struct TrainSync: ParsableCommand {
 }
 
 /// The fixed data split (`docs/data-split.tsv`): `ROLE<TAB>path relative to the data root` per line,
-/// `#` comments. Roles: train, heldout, unseen.
+/// `#` comments. Roles: train, train-sync (the sync models only), heldout, unseen.
 struct DataSplit {
     var roles: [String: String] = [:]
 

@@ -59,13 +59,20 @@ public struct SyncDetector: Sendable {
     }
 
     /// Energy voice-activity detection on the per-frame speech-band energy: a frame is speech when it
-    /// stands 1 unit (12.5 dB) above the clip's quiet floor (10th percentile) and above -3 (-87.5 dB).
+    /// stands 1 unit (12.5 dB) above the clip's quiet floor and above -3 (-87.5 dB). The floor is the
+    /// clip's 10th percentile, but never above `loudestQuietFloor`: someone who talks from the first
+    /// frame to the last has no quiet tenth, and measuring speech against speech called such clips
+    /// silent.
     public static func speechFraction(_ energy: [Double]) -> Double {
         let e = energy.filter { !$0.isNaN }.sorted()
         guard !e.isEmpty else { return 0 }
-        let floor = e[e.count / 10]
+        let floor = min(e[e.count / 10], loudestQuietFloor)
         return Double(e.filter { $0 > max(-3.0, floor + 1.0) }.count) / Double(e.count)
     }
+
+    /// -2.5 units (-81 dB on the Wav2Lip mel scale): GRID and CREMA-D pauses sit near -3.7, their speech
+    /// peaks near -1...0.5; a "floor" above this is speech without pauses, not a louder silence.
+    public static let loudestQuietFloor = -2.5
 
     public func judge(_ signals: SyncSignals, vshift: Int) -> Report {
         let speech = Self.speechFraction(signals.audio)

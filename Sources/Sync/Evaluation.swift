@@ -34,6 +34,28 @@ public enum SyncEvaluation {
         public var audioFrom: String
         public var matched: Bool
         public var confidence: Double
+        public var robustConfidence: Double
+        public var dipSharpness: Double
+        public var windowAgreement: Double?
+        public var syncProbability: Double?
+        public var audioDelayFrames: Int
+        /// What the calibration map reads (`SyncCalibration.features`).
+        public var calibrationFeatures: [Double]
+
+        init(clip: String, dataset: String, audioFrom: String, matched: Bool, reading r: TrackOffset) {
+            (self.clip, self.dataset, self.audioFrom, self.matched) = (clip, dataset, audioFrom, matched)
+            (confidence, robustConfidence, dipSharpness, windowAgreement, syncProbability, audioDelayFrames) =
+                (r.confidence, r.robustConfidence, r.dipSharpness, r.windowAgreement, r.syncProbability, r.audioDelayFrames)
+            calibrationFeatures = SyncCalibration.features(of: r)
+        }
+
+        /// The statistics a detector could threshold, by name (`eval sync` compares their AUCs).
+        public var statistics: [String: Double] {
+            var s = ["confidence": confidence, "robust_confidence": robustConfidence, "dip_sharpness": dipSharpness]
+            if let a = windowAgreement { s["window_agreement"] = a }
+            if let p = syncProbability { s["sync_probability"] = p }
+            return s
+        }
     }
 
     public struct Row: Codable, Sendable {
@@ -51,11 +73,15 @@ public enum SyncEvaluation {
         public var inSyncReadAsOffsetRate: Double?
         /// 5th percentile of matched confidences: the threshold with 5 % false alarms on this row.
         public var matchedConfidenceP5: Double?
+        /// AUC of each statistic of `PairScore.statistics`.
+        public var aucByStatistic: [String: Double] = [:]
     }
 
-    /// Dataset label from a path under shared/data: GRID s1, other GRID speakers, CREMA-D, or "other".
+    /// Dataset label from a path under shared/data: GRID s1, GRID s4, other GRID speakers, CREMA-D, or "other".
     public static func dataset(of path: String) -> String {
         if path.contains("/grid/s1/") { return "grid-s1" }
+        // Since the sync models train on s4-more (docs/data-split.tsv), s4 is a seen identity: its own row.
+        if path.contains("/grid/s4/") || path.contains("/grid/s4-more/") { return "grid-s4" }
         if path.contains("/grid/") { return "grid-unseen" }
         if path.contains("crema-d") { return "crema-d" }
         return "other"
@@ -113,19 +139,19 @@ public enum SyncEvaluation {
             let group = clips.filter { $0.dataset == ds }
             for (i, c) in group.enumerated() {
                 let own = search(c, audio: c.samples, shift: 0, vshift: vshift, model: model)
-                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true, confidence: own.confidence))
+                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true, reading: own))
                 guard group.count > 1 else { continue }
                 let other = group[(i + 1) % group.count]
                 let swapped = search(c, audio: other.samples, shift: 0, vshift: vshift, model: model)
-                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: other.path, matched: false, confidence: swapped.confidence))
+                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: other.path, matched: false, reading: swapped))
             }
         }
         return out
     }
 
-    /// Area under the ROC curve of `confidence` separating matched from swapped pairs.
-    public static func auc(_ p: [PairScore]) -> Double? {
-        let pos = p.filter(\.matched).map(\.confidence), neg = p.filter { !$0.matched }.map(\.confidence)
+    /// Area under the ROC curve of `confidence` (or another statistic) separating matched from swapped pairs.
+    public static func auc(_ p: [PairScore], statistic: String = "confidence") -> Double? {
+        let pos = p.filter(\.matched).compactMap { $0.statistics[statistic] }, neg = p.filter { !$0.matched }.compactMap { $0.statistics[statistic] }
         guard !pos.isEmpty, !neg.isEmpty else { return nil }
         var wins = 0.0
         for a in pos { for b in neg { wins += a > b ? 1 : (a == b ? 0.5 : 0) } }
@@ -166,7 +192,8 @@ public enum SyncEvaluation {
                        falseAlarmRate: rate(p.filter(\.matched)) { $0.confidence < threshold },
                        swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.confidence < threshold },
                        inSyncReadAsOffsetRate: rate(r.filter { $0.shift == 0 }) { abs($0.predicted) >= 2 },
-                       matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05))
+                       matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05),
+                       aucByStatistic: Dictionary(uniqueKeysWithValues: Set(p.flatMap(\.statistics.keys)).compactMap { k in auc(p, statistic: k).map { (k, $0) } }))
         }
     }
 }

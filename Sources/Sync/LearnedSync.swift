@@ -81,10 +81,12 @@ public enum LearnedSync {
             framewise.append(filtered.isEmpty ? 0 : filtered[k])
         }
         let shift = best - vshift
-        return TrackOffset(track: track, startFrame: frames.lowerBound, endFrame: frames.upperBound - 1,
-                           audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
-                           minDist: curve[best], confidence: median(curve) - curve[best],
-                           framewiseConfidence: framewise, distCurve: curve, method: .learned)
+        var o = TrackOffset(track: track, startFrame: frames.lowerBound, endFrame: frames.upperBound - 1,
+                            audioDelayFrames: shift, audioDelayMs: Double(shift) * 1000 / fps,
+                            minDist: curve[best], confidence: median(curve) - curve[best],
+                            framewiseConfidence: framewise, distCurve: curve, method: .learned)
+        o.describeCurve(rows: rows.map(\.distances), fps: fps)
+        return o
     }
 }
 

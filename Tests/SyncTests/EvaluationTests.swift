@@ -5,7 +5,9 @@ final class EvaluationTests: XCTestCase {
     typealias E = SyncEvaluation
 
     func pair(_ matched: Bool, _ c: Double, _ ds: String = "grid-s1") -> E.PairScore {
-        E.PairScore(clip: "c", dataset: ds, audioFrom: "a", matched: matched, confidence: c)
+        let reading = TrackOffset(track: 0, startFrame: 0, endFrame: 0, audioDelayFrames: 0, audioDelayMs: 0, minDist: 0, confidence: c,
+                                  framewiseConfidence: [], distCurve: [], method: .learned)
+        return E.PairScore(clip: "c", dataset: ds, audioFrom: "a", matched: matched, reading: reading)
     }
 
     func testAUCAndF1() {
