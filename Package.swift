@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "LipSyncBench", dependencies: [
-            "Media", "Audio", "NN", "Vision", "Sync", "COpenBLAS",
+            "Media", "Audio", "NN", "Vision", "Sync", "Generate", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),

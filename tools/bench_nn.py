@@ -112,7 +112,7 @@ def median_time(fn, runs):
     return ts[len(ts) // 2]
 
 
-def bench(name, net, batch, face_shape, runs):
+def bench(name, net, batch, face_shape, runs, forward_only=False):
     torch.manual_seed(0)
     mel = torch.randn(batch, 1, 80, 16)
     face = torch.randn(batch, *face_shape)
@@ -124,6 +124,8 @@ def bench(name, net, batch, face_shape, runs):
             net(mel, face)
 
     forward = median_time(fwd, runs)
+    if forward_only:
+        return {"name": name, "batch": batch, "params": params, "forward_s": forward, "train_step_s": None}
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 
@@ -142,10 +144,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--forward-only", action="store_true", help="skip the train step (lipsync-bench generate)")
     a = ap.parse_args()
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": []}
     if a.only in ("", "syncnet"):
-        out["results"].append(bench("syncnet", SyncNet(), 64, (15, 48, 96), a.runs))
+        out["results"].append(bench("syncnet", SyncNet(), 64, (15, 48, 96), a.runs, a.forward_only))
     if a.only in ("", "generator"):
-        out["results"].append(bench("generator", Generator(), 16, (6, 96, 96), a.runs))
+        out["results"].append(bench("generator", Generator(), 16, (6, 96, 96), a.runs, a.forward_only))
     print(json.dumps(out))

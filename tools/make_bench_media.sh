@@ -22,6 +22,10 @@ fi
 if [ ! -f "$out/grid360.mp4" ]; then
   ff -i "$out/grid720.mp4" -t 20 -vf scale=640:360 -c:v libx264 -preset medium -crf 23 -c:a aac -b:a 96k "$out/grid360.mp4"
 fi
+# 20 s of 1080p H.264 + AAC (the first 20 s of grid720.mp4, upscaled) for the 1080p generate benchmark.
+if [ ! -f "$out/grid1080.mp4" ]; then
+  ff -i "$out/grid720.mp4" -t 20 -vf scale=1920:1080 -c:v libx264 -preset medium -crf 20 -c:a aac -b:a 128k "$out/grid1080.mp4"
+fi
 # 10 minutes of talking faces for the offset memory run: 200 GRID s1 clips concatenated (360x288).
 if [ ! -f "$out/long_talk.mp4" ]; then
   ls "$shared"/grid/s1/*.mpg | head -200 | sed "s/^/file '/; s/$/'/" > "$out/s1_200.txt"

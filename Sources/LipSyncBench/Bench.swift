@@ -6,6 +6,7 @@ import NN
 import Sync
 import Vision
 import COpenBLAS
+import Generate
 
 /// Benchmarks against the peers, measured in the same run on the same input.
 /// Results go to docs/benchmarks.md together with the command that produced them.
@@ -14,7 +15,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self, OffsetBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self, OffsetBench.self, GenerateBench.self]
     )
 }
 
@@ -314,5 +315,81 @@ struct OffsetBench: ParsableCommand {
         line += String(format: ", learned %.1fx real time; %d track(s), delay %@ frames; peak RSS %.0f MB",
                        duration / (now() - t0), r.count, r.map { String($0.audioDelayFrames) }.joined(separator: ","), peakRSSMegabytes())
         print(line)
+    }
+}
+
+struct GenerateBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "`lipsync generate` end to end (decode, track, paint, paste, encode) as a multiple of real time with its peak memory, and the painter's cost per frame against Wav2Lip's generator in PyTorch (2 threads), in the same run.",
+        discussion: "Wav2Lip's generator runs with random weights (its architecture is what costs; no weights are downloaded) at its inference batch of 16 frames on 96 x 96 faces; LipSync's painter runs at batch 1, as `lipsync generate` calls it, on 128 x 128 crops.")
+
+    @Argument(help: "The video to dub.") var video: String
+    @Option(help: "The new speech.") var audio: String
+    @Option(help: "Timed repetitions; the median is reported.") var runs = 3
+    @Option(help: "The lipsync binary timed end to end.") var lipsync = ".build/release/lipsync"
+    @Option(help: "Python with torch.") var python = "tools/.venv/bin/python"
+    @Flag(help: "Skip the PyTorch side.") var noPeer = false
+
+    func run() throws {
+        // End to end, in a child process: its wall time and, from the children's rusage, its peak RSS.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-bench-\(getpid()).mp4").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let speech = Double(try AudioReader.sampleCount(path: audio)) / Double(AudioReader.defaultSampleRate)
+        var walls: [Double] = []
+        for _ in 0..<runs {
+            walls.append(try timeProcess([lipsync, "generate", video, "--audio", audio, "-o", out, "--track", "0"]))
+        }
+        var children = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &children)
+        let wall = median(walls)
+        let info = try MediaInfo(probing: video)
+        print(String(format: "generate %@ (%dx%d) with %.1f s of speech: %.2f s median of %d (%.2fx real time); peak RSS %.0f MB",
+                     (video as NSString).lastPathComponent, info.video?.width ?? 0, info.video?.height ?? 0, speech, wall, runs,
+                     speech / wall, Double(children.ru_maxrss) / 1024))
+
+        // The painter, per frame, as generate calls it (batch 1), and at Wav2Lip's batch of 16.
+        var rng = SeededRandom(seed: 1)
+        func random(_ shape: [Int]) -> Tensor {
+            let t = Tensor(shape: shape)
+            for i in 0..<t.count { t[i] = rng.uniform() }
+            return t
+        }
+        func perFrame(batch: Int, _ body: () -> Void) -> Double {
+            body()
+            var ts: [Double] = []
+            for _ in 0..<max(5, runs) { let t0 = now(); body(); ts.append(now() - t0) }
+            return median(ts) / Double(batch)
+        }
+        let painter = try MouthPainter(contentsOf: ModelLocator.url("generator.safetensors").path)
+        let s = MouthPainter.size
+        let face1 = random([1, 6, s, s]), mel1 = random([1, 1, 80, 16])
+        let face16 = random([16, 6, s, s]), mel16 = random([16, 1, 80, 16])
+        let ours1 = perFrame(batch: 1) { _ = painter.forward(face: face1, mel: mel1) }
+        let ours16 = perFrame(batch: 16) { _ = painter.forward(face: face16, mel: mel16) }
+        let wav2lip = Wav2LipReference.Generator(rng: &rng)
+        wav2lip.setTraining(false)
+        let wf = random([16, 6, 96, 96]), wm = random([16, 1, 80, 16])
+        let theirsInOurEngine = perFrame(batch: 16) { _ = wav2lip.forward(mel: wm, face: wf) }
+        var torch: Double?
+        var torchVersion = "-"
+        if !noPeer {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = ["tools/bench_nn.py", "--runs", String(max(5, runs)), "--only", "generator", "--forward-only"]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            if let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let rs = json["results"] as? [[String: Any]],
+               let f = rs.first?["forward_s"] as? Double {
+                torch = f / 16
+                torchVersion = json["torch"] as? String ?? "?"
+            }
+        }
+        print(String(format: "painter forward (128x128, 2.96 M params): %.1f ms/frame at batch 1, %.1f ms/frame at batch 16", 1000 * ours1, 1000 * ours16))
+        print(String(format: "Wav2Lip generator forward (96x96, 36 M params, batch 16): LipSync engine %.1f ms/frame", 1000 * theirsInOurEngine)
+              + (torch.map { String(format: ", PyTorch %@ %.1f ms/frame; ratio painter (batch 1) / Wav2Lip in PyTorch %.3f", torchVersion, 1000 * $0, ours1 / $0) } ?? ""))
     }
 }

@@ -96,7 +96,7 @@ struct EvalSync: ParsableCommand {
                 }
             }
             func pct(_ x: Double?) -> String { x.map { String(format: "%5.1f%%", 100 * $0) } ?? "    - " }
-            print("\ndetection at confidence < \(threshold): false alarms (matched), swapped caught, in-sync read as offset; matched 5th pct")
+            print("\ndetection as `detect` calls it (P < 0.5 where calibrated, else confidence < \(threshold)): false alarms (matched), swapped caught, in-sync read as offset; matched 5th pct")
             for r in rows {
                 let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)
                 print("\(name)  \(pct(r.falseAlarmRate))  \(pct(r.swappedCaughtRate))  \(pct(r.inSyncReadAsOffsetRate))  "

@@ -13,7 +13,7 @@ struct EvalGenerate: ParsableCommand {
         discussion: """
         For every clip (files, or the media files directly under each directory; clips the split file marks `train` are refused), three renderings are measured: `generated` (the generator), `copied` (the input unchanged: perfect pixels, lips that ignore the new audio) and `reference` (the reference frame's lower half pasted: a static mouth).
 
-        With the clip's own audio: PSNR and SSIM in the mouth-and-jaw region of the aligned face crop, and LMD (the 40 FaceMesh lip points of the rendering, tracked afresh, against the real ones, in % of the inter-ocular distance). Dubbed with the next clip's speech (same dataset): the learned `offset` of the rendering (re-encoded with that speech) must read 0 ± 1 frames, and its confidence is divided by the real clip's with its own audio (the LSE-C idea). Both: flicker (frame-to-frame change in the region) and jitter (second differences of the lip points), sharpness (variance of the Laplacian) and seam energy (gradient energy where the mask fades), each divided by the real video's. Renderings are in memory, before encoding, except for the offset reading.
+        Every rendering is measured as delivered: encoded as `lipsync generate` encodes (H.264, CRF 18) and decoded back. With the clip's own audio: PSNR and SSIM in the mouth-and-jaw region of the aligned face crop, and LMD (the 40 FaceMesh lip points of the rendering, tracked afresh, against the real ones, in % of the inter-ocular distance). Dubbed with the next clip's speech (same dataset): the learned `offset` of the rendering (re-encoded with that speech) must read 0 ± 1 frames, and its confidence is divided by the real clip's with its own audio (the LSE-C idea). Both: flicker (frame-to-frame change in the region) and jitter (second differences of the lip points), sharpness (variance of the Laplacian) and seam energy (gradient energy where the mask fades), each divided by the real video's. The Fréchet distance compares the dubbed renderings' 5-frame mouth windows with the real frames' in the embedding of the pixel-only sync expert (Models/sync_pixels.safetensors): a named feature space, not FID. Detection resistance: for each rendering a fresh classifier (the quality critic's architecture, new weights) learns real against rendered mouths on the even-numbered clips and is tested on the odd-numbered ones; accuracy, precision, recall and F1 (positive: rendered).
 
         Example:
           lipsync eval generate ../shared/data/grid/mixed ../shared/data/crema-d --jsonl per-clip.jsonl
@@ -24,6 +24,8 @@ struct EvalGenerate: ParsableCommand {
     @Option(help: "The fixed data split (clips marked `train` are skipped).") var split = "docs/data-split.tsv"
     @Option(help: "Write one JSON line per clip, rendering and audio here.") var jsonl: String?
     @Option(help: "Evaluate at most this many clips per dataset (0: all).") var limit = 0
+    @Option(help: "Training steps of each real-vs-rendered classifier.") var detectorSteps = 400
+    @Option(help: "Render at most this many seconds of each clip (0: all; for quick checks).") var maxSeconds: Double = 0
     @Flag(help: "Print the table as JSON.") var json = false
 
     struct Dub: Codable {
@@ -78,9 +80,11 @@ struct EvalGenerate: ParsableCommand {
                 let speech = sameSet.count > 1 ? sameSet[(sameSet.firstIndex(of: clip)! + 1) % sameSet.count] : clip
                 let real = SyncSignals.gatherLongest(try SyncSignals.gather(video: clip, model: sync))
                 for rendering in MouthDubber.Rendering.allCases {
-                    let own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, rendering: rendering,
-                                                              frames: try Self.frames(of: clip, fps: fps))
+                    var own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, rendering: rendering,
+                                                              frames: try frames(of: clip, fps: fps))
                     guard own.faces.contains(where: { $0 != nil }) else { continue }
+                    // Measured as delivered: encoded as `generate` encodes (CRF 18) and decoded again.
+                    own.frames = try Self.delivered(own.frames, fps: fps, audio: clip, file: tmp.appendingPathComponent("own.mp4").path)
                     measures.append(try GenerationEvaluation.measure(clip: clip, speech: clip, rendering: rendering, output: own.frames, real: own.real,
                                                                      landmarks: own.landmarks, ownAudio: true))
                     if rendering == .copied {
@@ -88,15 +92,12 @@ struct EvalGenerate: ParsableCommand {
                         crops.append((i, "real", own.mouthCrops(real: true)))
                     }
                     guard speech != clip else { continue }
-                    let dubbed = try GenerationEvaluation.render(video: clip, speech: speech, painter: painter, rendering: rendering,
-                                                                 frames: try Self.frames(of: speech, fps: fps))
+                    var dubbed = try GenerationEvaluation.render(video: clip, speech: speech, painter: painter, rendering: rendering,
+                                                                 frames: try frames(of: speech, fps: fps))
+                    let file = tmp.appendingPathComponent("dub.mp4").path
+                    dubbed.frames = try Self.delivered(dubbed.frames, fps: fps, audio: speech, file: file)
                     embeddings[dataset, default: [:]][rendering.rawValue, default: []] += expert.visualEmbeddings(of: dubbed.mouthWindows())
                     crops.append((i, rendering.rawValue, dubbed.mouthCrops()))
-                    let file = tmp.appendingPathComponent("dub.mp4").path
-                    let w = try VideoWriter(path: file, width: dubbed.frames[0].width, height: dubbed.frames[0].height, fps: fps,
-                                            options: .init(crf: 18, audio: .copy(fromFile: speech)))
-                    for f in dubbed.frames { try w.append(f) }
-                    try w.finish()
                     let read = SyncSignals.gatherLongest(try SyncSignals.gather(video: file, model: sync))
                     dubs.append(Dub(clip: clip, dataset: dataset, speech: speech, method: rendering.rawValue,
                                     audioDelayFrames: read?.audioDelayFrames, confidence: read?.confidence, realConfidence: real?.confidence))
@@ -115,7 +116,7 @@ struct EvalGenerate: ParsableCommand {
                 let realSet = sets.flatMap { $0["real"] ?? [] }, rendered = sets.flatMap { $0[rows[k].method] ?? [] }
                 rows[k].frechetSyncExpert = FrechetDistance.between(realSet, rendered)
             }
-            let detection = try Self.detection(crops)
+            let detection = try Self.detection(crops, steps: detectorSteps)
             if json { try printJSON(Table(rows: rows, detection: detection)); return }
             func f(_ v: Double?, _ fmt: String) -> String { v.map { String(format: fmt, $0) } ?? "-" }
             print("dataset      method     clips  PSNR   SSIM   LMD%   dub±1   conf×  flicker× jitter× sharp× seam×  Fréchet")
@@ -139,22 +140,39 @@ struct EvalGenerate: ParsableCommand {
 
     /// For each rendering, a fresh classifier of real versus rendered dubbed mouths, trained on the
     /// even-numbered clips and scored on the odd-numbered ones (no clip on both sides).
-    static func detection(_ crops: [(clip: Int, rendering: String, crops: [DetectionResistance.Crop])]) throws -> [Detection] {
+    static func detection(_ crops: [(clip: Int, rendering: String, crops: [DetectionResistance.Crop])], steps: Int) throws -> [Detection] {
         func pool(_ name: String, train: Bool) -> [DetectionResistance.Crop] {
             crops.filter { $0.rendering == name && ($0.clip % 2 == 0) == train }.flatMap(\.crops)
         }
         var out: [Detection] = []
         for r in MouthDubber.Rendering.allCases {
             if let s = try DetectionResistance.score(trainReal: pool("real", train: true), trainGenerated: pool(r.rawValue, train: true),
-                                                     testReal: pool("real", train: false), testGenerated: pool(r.rawValue, train: false)) {
+                                                     testReal: pool("real", train: false), testGenerated: pool(r.rawValue, train: false), steps: steps) {
                 out.append(Detection(method: r.rawValue, scores: s))
             }
         }
         return out
     }
 
-    static func frames(of speech: String, fps: Double) throws -> Int {
-        max(1, Int(Double(try AudioReader.sampleCount(path: speech)) / Double(AudioReader.defaultSampleRate) * fps))
+    /// `frames` as a viewer gets them: written to `file` as `lipsync generate` writes (H.264, CRF 18,
+    /// with `audio`'s sound) and decoded back. The file stays for the offset reading.
+    static func delivered(_ frames: [RGBImage], fps: Double, audio: String, file: String) throws -> [RGBImage] {
+        let w = try VideoWriter(path: file, width: frames[0].width, height: frames[0].height, fps: fps,
+                                options: .init(crf: 18, audio: .copy(fromFile: audio)))
+        for f in frames { try w.append(f) }
+        try w.finish()
+        let reader = try VideoReader(path: file)
+        var out: [RGBImage] = []
+        while let f = try reader.nextFrame(), out.count < frames.count { out.append(f.image) }
+        // Fewer frames back would shorten every measure silently.
+        guard out.count == frames.count else { throw CLIError(description: "\(file): \(out.count) of \(frames.count) frames decoded back", exitCode: 70) }
+        return out
+    }
+
+    /// Frames the speech lasts on the video's grid, at most --max-seconds.
+    func frames(of speech: String, fps: Double) throws -> Int {
+        let all = max(1, Int(Double(try AudioReader.sampleCount(path: speech)) / Double(AudioReader.defaultSampleRate) * fps))
+        return maxSeconds > 0 ? min(all, max(1, Int(maxSeconds * fps))) : all
     }
 
     static func rows(_ measures: [GenerationEvaluation.Measures], _ dubs: [Dub]) -> [Row] {

@@ -36,6 +36,17 @@ public struct SyncDetector: Sendable {
         case .learned: return learnedThreshold
         }
     }
+    /// Below this calibrated probability (`TrackOffset.syncProbability`) the speech is judged not to
+    /// belong to the face; readings without a calibration fall back to the confidence threshold.
+    public var mismatchProbability = 0.5
+
+    /// The mismatch rule: the calibrated probability where the method has a calibration, else
+    /// syncnet_python's confidence against the method's threshold.
+    public func isMismatched(_ o: TrackOffset) -> Bool {
+        if let p = o.syncProbability { return p < mismatchProbability }
+        return o.confidence < mismatchConfidence(for: o.method)
+    }
+
     /// A best shift at least this large (frames) is reported as an offset.
     public var offsetFrames = 2
     /// Share of frames that must hold speech for the video to count as speaking.
@@ -78,7 +89,7 @@ public struct SyncDetector: Sendable {
         let speech = Self.speechFraction(signals.audio)
         let offsets = signals.offsets(vshift: vshift)
         let tracks = offsets.map { o -> TrackVerdict in
-            let v: SyncVerdict = o.confidence < mismatchConfidence(for: o.method) ? .mismatched
+            let v: SyncVerdict = isMismatched(o) ? .mismatched
                 : (abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync)
             return TrackVerdict(track: o.track, verdict: v, offset: o)
         }

@@ -49,6 +49,12 @@ public enum SyncEvaluation {
             calibrationFeatures = SyncCalibration.features(of: r)
         }
 
+        /// What `detect` would call it: the calibrated probability's rule where there is one, else the
+        /// confidence against `threshold`.
+        public func calledMismatched(threshold: Double) -> Bool {
+            syncProbability.map { $0 < SyncDetector().mismatchProbability } ?? (confidence < threshold)
+        }
+
         /// The statistics a detector could threshold, by name (`eval sync` compares their AUCs).
         public var statistics: [String: Double] {
             var s = ["confidence": confidence, "robust_confidence": robustConfidence, "dip_sharpness": dipSharpness]
@@ -158,12 +164,12 @@ public enum SyncEvaluation {
         return wins / Double(pos.count * neg.count)
     }
 
-    /// F1 of "matched" = confidence >= threshold.
+    /// F1 of "matched" as `detect` calls it (`PairScore.calledMismatched`).
     public static func f1(_ p: [PairScore], threshold: Double) -> Double? {
         guard !p.isEmpty else { return nil }
-        let tp = Double(p.filter { $0.matched && $0.confidence >= threshold }.count)
-        let fp = Double(p.filter { !$0.matched && $0.confidence >= threshold }.count)
-        let fn = Double(p.filter { $0.matched && $0.confidence < threshold }.count)
+        let tp = Double(p.filter { $0.matched && !$0.calledMismatched(threshold: threshold) }.count)
+        let fp = Double(p.filter { !$0.matched && !$0.calledMismatched(threshold: threshold) }.count)
+        let fn = Double(p.filter { $0.matched && $0.calledMismatched(threshold: threshold) }.count)
         return tp == 0 ? 0 : 2 * tp / (2 * tp + fp + fn)
     }
 
@@ -189,8 +195,8 @@ public enum SyncEvaluation {
                        withinOneAccuracy: Double(r.filter { abs($0.predicted - $0.shift) <= 1 }.count) / n,
                        meanAbsoluteError: r.reduce(0.0) { $0 + Double(abs($1.predicted - $1.shift)) } / n,
                        auc: auc(p), f1: p.isEmpty ? nil : f1(p, threshold: threshold),
-                       falseAlarmRate: rate(p.filter(\.matched)) { $0.confidence < threshold },
-                       swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.confidence < threshold },
+                       falseAlarmRate: rate(p.filter(\.matched)) { $0.calledMismatched(threshold: threshold) },
+                       swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.calledMismatched(threshold: threshold) },
                        inSyncReadAsOffsetRate: rate(r.filter { $0.shift == 0 }) { abs($0.predicted) >= 2 },
                        matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05),
                        aucByStatistic: Dictionary(uniqueKeysWithValues: Set(p.flatMap(\.statistics.keys)).compactMap { k in auc(p, statistic: k).map { (k, $0) } }))
