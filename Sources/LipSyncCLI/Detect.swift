@@ -12,9 +12,7 @@ struct Detect: ParsableCommand {
         speech does not belong to this face), no-face (12), no-speech (13: energy voice-activity
         detection finds speech in under 10 % of frames). Per track and overall (the longest track).
 
-        The mismatch threshold of each method is the 5th percentile of its confidence on matched
-        held-out GRID s1 clips (5 % false alarms there); the rates it gives on unseen speakers are in
-        docs/sync.md.
+        With the learned method a track is mismatched when the calibrated probability that the speech belongs to the face is below 0.5; the probability is a logistic map of scale-free readings of the distance curve, fitted on an identity the model had never seen. With --method correlation (no calibration) it is mismatched below confidence 0.17, the 5th percentile of matched held-out GRID s1 clips. The rates on unseen speakers are in docs/sync.md.
 
         Examples:
           lipsync detect clip.mp4 && echo ok
