@@ -43,8 +43,13 @@ public struct SyncDetector: Sendable {
     /// The mismatch rule: the calibrated probability where the method has a calibration, else
     /// syncnet_python's confidence against the method's threshold.
     public func isMismatched(_ o: TrackOffset) -> Bool {
-        if let p = o.syncProbability { return p < mismatchProbability }
-        return o.confidence < mismatchConfidence(for: o.method)
+        isMismatched(probability: o.syncProbability, confidence: o.confidence, threshold: mismatchConfidence(for: o.method))
+    }
+
+    /// The same rule with the confidence threshold given (`eval sync --threshold`).
+    public func isMismatched(probability: Double?, confidence: Double, threshold: Double) -> Bool {
+        if let p = probability { return p < mismatchProbability }
+        return confidence < threshold
     }
 
     /// A best shift at least this large (frames) is reported as an offset.

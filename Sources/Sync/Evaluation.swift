@@ -52,7 +52,7 @@ public enum SyncEvaluation {
         /// What `detect` would call it: the calibrated probability's rule where there is one, else the
         /// confidence against `threshold`.
         public func calledMismatched(threshold: Double) -> Bool {
-            syncProbability.map { $0 < SyncDetector().mismatchProbability } ?? (confidence < threshold)
+            SyncDetector().isMismatched(probability: syncProbability, confidence: confidence, threshold: threshold)
         }
 
         /// The statistics a detector could threshold, by name (`eval sync` compares their AUCs).

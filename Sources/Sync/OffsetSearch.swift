@@ -183,9 +183,8 @@ public enum SyncCalibration {
     /// The shipped model (s1 + s4-more) stands to the unseen faces as that model stood to s4. A map
     /// fitted on identities the model trained on (s1 held out + s4) was far surer (bias −7.4) and
     /// called the bundled unseen speaker's own audio mismatched: docs/sync.md.
-    public static var fitted: [SyncMethod: Logistic] {
+    public static let fitted: [SyncMethod: Logistic] =
         [.learned: Logistic(bias: -1.8601897151790265, weights: [1.3512399366807326, 0.19277641372048696, 0.45077074321737504])]
-    }
 
     public static func probability(of o: TrackOffset) -> Double? {
         guard let map = fitted[o.method] else { return nil }
