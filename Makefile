@@ -1,7 +1,9 @@
 # Entry points. `make example` and `make test` are the README's two commands.
 EXAMPLE ?= fixtures/media/unseen_talk_audio_late200.mp4
 
-.PHONY: deps build example test bench bench-media clean
+PREFIX ?= /usr/local
+
+.PHONY: deps build example test bench bench-media install clean
 
 deps:
 	bash tools/install-deps.sh
@@ -28,6 +30,15 @@ bench: bench-media
 	.build/release/lipsync-bench offset bench-data/grid360.mp4
 	.build/release/lipsync-bench offset bench-data/grid720.mp4
 	.build/release/lipsync-bench offset bench-data/long_talk.mp4 --full-only
+
+# The binary with the Swift runtime linked in (it then needs only the Debian libraries
+# tools/install-deps.sh installs), and the shipped models where it looks for them:
+# PREFIX/share/lipsync/models beside PREFIX/bin ($$LIPSYNC_MODELS still wins).
+install: deps
+	swift build -c release --static-swift-stdlib --scratch-path .build/install
+	install -d "$(PREFIX)/bin" "$(PREFIX)/share/lipsync/models"
+	install -m 755 .build/install/release/lipsync "$(PREFIX)/bin/lipsync"
+	install -m 644 Models/*.safetensors Models/*.md Models/MEDIAPIPE_LICENSE "$(PREFIX)/share/lipsync/models/"
 
 clean:
 	rm -rf .build

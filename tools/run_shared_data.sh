@@ -16,7 +16,8 @@ while IFS= read -r f; do
   o=$("$bin" offset "$f" --json 2>>"$out/stderr.log"); oc=$?
   d=$("$bin" detect "$f" 2>>"$out/stderr.log" | tail -1); dc=$?
   frames=$(printf '%s' "$o" | grep -m1 '"audio_delay_frames"' | tr -dc '0-9-')
-  method=$(printf '%s' "$o" | grep -m1 '"method"' | sed 's/.*: "\(.*\)".*/\1/')
+  # The record's first "method" is the one asked for; the track's (second) is the one used.
+  method=$(printf '%s' "$o" | grep '"method"' | sed -n 2p | sed 's/.*: "\(.*\)".*/\1/')
   printf '%s\t%s\t%s\t%s\n' "$rel" "$oc" "$frames" "$method" >> "$out/offset.tsv"
   printf '%s\t%s\t%s\n' "$rel" "$dc" "${d##*: }" >> "$out/detect.tsv"
   case $oc in 0|68) ;; *) errors=$((errors + 1)); echo "offset failed ($oc): $rel" ;; esac

@@ -39,6 +39,10 @@ public final class GeneratorObjective: Objective {
         public var syncFrom = 500
         public var seed: UInt64 = 1
         public var augment = true
+        /// BatchNorm on its running statistics while the weights train. Fine-tuning on one person
+        /// with a few windows per step needs it: batch statistics of 10 near-identical frames are far
+        /// from the ones the painter meets at inference, and the weights learn to lean on them.
+        public var frozenNormalisation = false
         public init() {}
     }
 
@@ -94,7 +98,7 @@ public final class GeneratorObjective: Objective {
     var painted: Tensor?
 
     func criticStep(_ b: PaintBatch) -> [String: Float] {
-        generator.setMode(.training)
+        generator.setMode(trainingMode)
         let fake = generator.forward(face: b.face, mel: b.mel)
         painted = fake
         guard options.adversarialWeight > 0 || options.perceptualWeight > 0 else { return [:] }
@@ -161,6 +165,9 @@ public final class GeneratorObjective: Objective {
         return losses
     }
 
+    /// `.frozen` keeps every BatchNorm on its running statistics; gradients and updates are unchanged.
+    var trainingMode: ModelMode { options.frozenNormalisation ? .frozen : .training }
+
     var syncActive: Bool { expert != nil && options.syncWeight > 0 && steps >= options.syncFrom }
 
     // MARK: batches
@@ -223,7 +230,7 @@ public final class GeneratorObjective: Objective {
         let held = heldOut.enumerated().flatMap { k, c in c.windowStarts.map { (k, $0) } }
         guard !held.isEmpty else { return [:] }
         generator.setMode(.inference)
-        defer { generator.setMode(.training) }
+        defer { generator.setMode(trainingMode) }
         var r = SeededRandom(seed: 777)
         var l1 = 0.0, mse = 0.0, count = 0
         let target = Tensor(shape: [1])

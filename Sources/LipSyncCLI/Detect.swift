@@ -8,31 +8,68 @@ struct Detect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Say whether the speech belongs to the face on screen, and in sync: a verdict and exit code.",
         discussion: """
-        Verdicts (exit code): in-sync (0), offset (10: the delay is named), mismatched (11: the
-        speech does not belong to this face), no-face (12), no-speech (13: energy voice-activity
-        detection finds speech in under 10 % of frames). Per track and overall (the longest track).
+        Verdicts (exit code): in-sync (0), offset (10: the delay is named), mismatched (11: the speech does not belong to this face), no-face (12), no-speech (13: energy voice-activity detection finds speech in under 10 % of frames). Per track and overall (the longest track).
 
         With the learned method a track is mismatched when the calibrated probability that the speech belongs to the face is below 0.5; the probability is a logistic map of scale-free readings of the distance curve, fitted on an identity the model had never seen. With --method correlation (no calibration) it is mismatched below confidence 0.17, the 5th percentile of matched held-out GRID s1 clips. The rates on unseen speakers are in docs/sync.md.
+
+        Many files: as for `lipsync offset` (several files, directories, @list.txt; --jsonl, --resume, --shard, --jobs). A batch exits 0 when every file is in-sync, 21 when none failed but some verdict is not in-sync, and 20 when any file failed; stderr ends with the counts per verdict.
 
         Examples:
           lipsync detect clip.mp4 && echo ok
           lipsync detect dub.mp4 --audio new_take.wav --json
+          lipsync detect uploads/ --jsonl verdicts.jsonl --jobs 2
         """
     )
 
-    @Argument(help: "Video with one or more faces.") var video: String
-    @Option(help: "Judge this audio against the video instead of its own.") var audio: String?
+    @Argument(help: "Videos, directories of videos, or @list.txt files (one path per line).") var inputs: [String]
+    @Option(help: "Judge this audio against each video instead of its own.") var audio: String?
     @OptionGroup var sync: SyncOptions
+    @OptionGroup var batch: BatchOptions
 
     func run() throws {
-        var verdict = SyncVerdict.inSync
+        if batch.isSingleFile(inputs) { return try judge(inputs[0]) }
         try reportingErrors {
-            let signals = try sync.gatherSignals(video: video, audio: audio)
-            var report = SyncDetector().judge(signals, vshift: sync.vshift)
-            report.generatedBy = (try? MediaInfo(probing: video))?.generatedBy
-            verdict = report.verdict
-            if sync.json { try printJSON(report); return }
-            for t in report.tracks {
+            var forwarded = sync.workerArguments
+            if let audio { forwarded += ["--audio", audio] }
+            let options = sync
+            let runner = BatchRunner(command: "detect", workerArguments: forwarded, options: batch, crashRecord: { file, failure, elapsed in
+                var r = FileRecord<SyncDetector.TrackVerdict>(file: file, options: options)
+                r.error = .init(code: failure.code, message: failure.message)
+                r.elapsedS = elapsed
+                return try compactJSON(r)
+            }, printHuman: { data in
+                guard let r = try? recordDecoder().decode(FileRecord<SyncDetector.TrackVerdict>.self, from: data) else { return }
+                if let v = r.verdict { print("\(r.file): \(v.rawValue)") }
+            }, json: sync.json)
+            let code = try runner.run(inputs: inputs)
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    /// The single-file form.
+    func judge(_ video: String) throws {
+        let started = Date()
+        let progress = ProgressLine(quiet: batch.quiet, worker: batch.worker)
+        var record = FileRecord<SyncDetector.TrackVerdict>(file: video, options: sync)
+        var failure: Error?
+        do {
+            let signals = try sync.gatherSignals(video: video, audio: audio, expectedFrames: record.expectedFrames, progress: progress)
+            record.frames = signals.frameCount
+            record.fps = signals.fps
+            record.damage = signals.damage.isEmpty ? nil : signals.damage
+            let report = SyncDetector().judge(signals, vshift: sync.vshift)
+            record.verdict = report.verdict
+            record.speechFraction = report.speechFraction
+            record.tracks = report.tracks
+            record.method = report.method
+        } catch {
+            failure = error
+        }
+        record.close(started: started, failure: failure)
+        try record.emit(json: sync.json, worker: batch.worker)
+        guard let verdict = record.verdict else { return }
+        if !sync.json {
+            for t in record.tracks {
                 let o = t.offset
                 var line = String(format: "track %d  frames %d-%d  %@", t.track, o.startFrame, o.endFrame, t.verdict.rawValue)
                 if t.verdict == .offset { line += String(format: " (audio %@ by %.0f ms)", o.audioDelayMs > 0 ? "late" : "early", abs(o.audioDelayMs)) }
@@ -40,8 +77,9 @@ struct Detect: ParsableCommand {
                 if let p = o.syncProbability { line += String(format: "  P(speech belongs to this face) %.2f", p) }
                 print(line)
             }
-            if let g = report.generatedBy { print("provenance: generated by \(g)") }
-            print("\(video): \(report.verdict.rawValue)")
+            if let g = record.generatedBy { print("provenance: generated by \(g)") }
+            if let d = record.damage { print("damaged stream: \(d.summary)") }
+            print("\(video): \(verdict.rawValue)")
         }
         if verdict != .inSync { throw ExitCode(verdict.exitCode) }
     }

@@ -14,12 +14,7 @@ struct EvalSync: ParsableCommand {
         commandName: "sync",
         abstract: "Offset accuracy and matched-vs-swapped separation over clips re-timed in memory.",
         discussion: """
-        Every clip (the files given, or every .mpg/.flv/.mp4 under the directories given) is tracked
-        once; its audio is then moved by each shift of --shifts, exactly, in memory, and offset search
-        must recover the shift. With --swap, each clip is also paired with the next clip's audio of
-        the same dataset, and the ROC AUC of the confidence for matched against swapped pairs is
-        reported, with F1 at --threshold. Clips the split file marks `train` are refused: figures are
-        never measured on training clips.
+        Every clip (the files given, or every .mpg/.flv/.mp4 under the directories given) is tracked once; its audio is then moved by each shift of --shifts, exactly, in memory, and offset search must recover the shift. With --swap, each clip is also paired with the next clip's audio of the same dataset, and the ROC AUC of the confidence for matched against swapped pairs is reported, with F1 at --threshold. Clips the split file marks `train` are refused: figures are never measured on training clips.
 
         Example:
           lipsync eval sync ../shared/data/grid/mixed ../shared/data/crema-d --swap

@@ -7,15 +7,9 @@ struct Faces: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find, track and measure every face: an annotated video and per-frame JSON.",
         discussion: """
-        Faces are found with MediaPipe's BlazeFace and followed with its 468-point FaceMesh (both
-        Apache-2.0, converted into Models/). The annotated video shows each track's box and id and
-        the outer and inner lip contours, with the original audio. A frame without a face is normal:
-        it is written as it is and listed with no faces. Scene cuts end all tracks; gaps up to 5
-        frames keep the track id and are interpolated.
+        Faces are found with MediaPipe's BlazeFace and followed with its 468-point FaceMesh (both Apache-2.0, converted into Models/). The annotated video shows each track's box and id and the outer and inner lip contours, with the original audio. A frame without a face is normal: it is written as it is and listed with no faces. Scene cuts end all tracks; gaps up to 5 frames keep the track id and are interpolated.
 
-        JSON: {"video": ..., "fps": ..., "frames": [{"frame", "time", "scene_cut", "faces": [{"track",
-        "box" [x, y, w, h], "landmarks" [[x, y, z] x 468], "mouth_opening", "mouth_width", "presence",
-        "interpolated"}]}]}, written as the video is read.
+        JSON: {"video": ..., "fps": ..., "frames": [{"frame", "time", "scene_cut", "faces": [{"track", "box" [x, y, w, h], "landmarks" [[x, y, z] x 468], "mouth_opening", "mouth_width", "presence", "interpolated"}]}]}, written as the video is read.
 
         Examples:
           lipsync faces clip.mp4 -o annotated.mp4

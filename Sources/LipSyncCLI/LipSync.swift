@@ -13,8 +13,7 @@ struct LipSync: ParsableCommand {
         commandName: "lipsync",
         abstract: "Check and repair lip sync in video.",
         discussion: """
-        Every subcommand streams its input: memory does not grow with the video's length.
-        Errors print one line naming the file and the problem; exit codes are listed in docs/cli.md.
+        Every subcommand streams its input: memory does not grow with the video's length. Errors print one line naming the file and the problem; exit codes are listed in docs/cli.md.
         """,
         version: version,
         subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, GenerateCommand.self, Eval.self, Train.self]

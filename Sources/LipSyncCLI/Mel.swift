@@ -9,15 +9,9 @@ struct Mel: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the log-mel spectrogram of a file's audio, as the models see it.",
         discussion: """
-        Wav2Lip's convention: 16 kHz mono, pre-emphasis 0.97, n_fft 800, hop 200 (80 columns per
-        second), periodic Hann, 80 Slaney mel bands 55-7600 Hz, 20 log10(max(1e-5, M)) - 20 dB,
-        normalised to [-4, 4]. Video frame i at f fps uses the 16 columns starting at
-        Int(i * 80 / f).
+        Wav2Lip's convention: 16 kHz mono, pre-emphasis 0.97, n_fft 800, hop 200 (80 columns per second), periodic Hann, 80 Slaney mel bands 55-7600 Hz, 20 log10(max(1e-5, M)) - 20 dB, normalised to [-4, 4]. Video frame i at f fps uses the 16 columns starting at Int(i * 80 / f).
 
-        .npy output holds an (80, T) float32 array, as Wav2Lip's audio.melspectrogram returns it
-        (np.load gives it directly). It is streamed: any length works in constant memory.
-        .png output draws a heat map (time left to right, low frequencies at the bottom) of the
-        first --png-seconds of audio.
+        .npy output holds an (80, T) float32 array, as Wav2Lip's audio.melspectrogram returns it (np.load gives it directly). It is streamed: any length works in constant memory. .png output draws a heat map (time left to right, low frequencies at the bottom) of the first --png-seconds of audio.
 
         Examples:
           lipsync mel interview.mp4 -o interview.npy

@@ -12,10 +12,16 @@ struct SyncOptions: ParsableArguments {
     @Option(help: "How to score alignment: learned (the sync model) or correlation (training-free).") var method: SyncMethod = .learned
     @Option(help: "Sync model weights for the learned method (default: the shipped Models/sync.safetensors).") var model: String?
     @Option(help: "Largest shift tried, in frames, each way.") var vshift = 15
-    @Flag(help: "Print JSON for machines.") var json = false
+    @Flag(help: "Print JSON for machines: one record per file (with several files, one per line).") var json = false
 
     func validate() throws {
         guard (1...100).contains(vshift) else { throw ValidationError("--vshift must be between 1 and 100") }
+    }
+
+    /// The weights file the learned method reads; nil for correlation.
+    var modelPath: String? {
+        guard method == .learned else { return nil }
+        return model ?? (try? ModelLocator.url("sync.safetensors").path) ?? "sync.safetensors"
     }
 
     /// The model the method needs: --model, else the shipped one; nil for correlation.
@@ -24,66 +30,144 @@ struct SyncOptions: ParsableArguments {
         return try SyncNet(contentsOf: model ?? ModelLocator.url("sync.safetensors").path)
     }
 
+    /// What a batch worker is told, so that it scores exactly as this process would.
+    var workerArguments: [String] {
+        ["--method", method.rawValue, "--vshift", String(vshift)] + (model.map { ["--model", $0] } ?? [])
+    }
+
     /// Tracks faces and scores sync in one pass over the video (and one over the audio).
-    func gatherSignals(video: String, audio: String?) throws -> SyncSignals {
+    func gatherSignals(video: String, audio: String?, expectedFrames: Int?, progress: ProgressLine) throws -> SyncSignals {
         let s = try SyncSignals.gather(video: video, audioPath: audio, model: try loadModel(), vshift: vshift) { n in
-            if n % 250 == 0 && n > 0 { FileHandle.standardError.write(Data("\r\(n) frames".utf8)) }
+            progress.frames(n, of: expectedFrames, file: video)
         }
-        FileHandle.standardError.write(Data("\r".utf8))
+        progress.frames(s.frameCount, of: expectedFrames ?? s.frameCount, file: video, force: true)
+        progress.finish()
+        if !s.damage.isEmpty {
+            progress.note("lipsync: warning: \(video): the video stream is damaged: \(s.damage.summary); decoding went on past it")
+        }
         return s
     }
+}
+
+extension FileRecord {
+    /// Frames the container's duration implies (the progress total), if it declares one.
+    var expectedFrames: Int? {
+        guard let d = durationS, let f = fps, d > 0, f > 0 else { return nil }
+        return Int((d * f).rounded())
+    }
+
+    /// Fills in a failure's code and message, and the time taken.
+    mutating func close(started: Date, failure: Error?) {
+        elapsedS = Date().timeIntervalSince(started)
+        if let failure {
+            let (message, code) = exitStatus(for: failure)
+            error = Failure(code: code, message: message)
+        }
+    }
+
+    /// The single-file form's output: the record as JSON (one line for a batch worker), then the
+    /// failure, if any, as the one-line error and exit code.
+    func emit(json: Bool, worker: Bool) throws {
+        if json {
+            if worker {
+                FileHandle.standardOutput.write(try compactJSON(self) + Data("\n".utf8))
+            } else {
+                try printJSON(self)
+            }
+        }
+        if let e = error {
+            FileHandle.standardError.write(Data("lipsync: error: \(e.message)\n".utf8))
+            throw ExitCode(e.code)
+        }
+    }
+}
+
+/// "no face track of at least 1 s", with the damage that may explain it.
+func noTrackError(_ file: String, damage: DecodeDamage, detail: String = "") -> CLIError {
+    var m = "\(file): no face track of at least 1 s\(detail)"
+    if !damage.isEmpty { m += " (the video stream is damaged: \(damage.summary))" }
+    return CLIError(description: m, exitCode: 68)
 }
 
 struct Offset: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure how far the audio is shifted against the picture, per face track.",
         discussion: """
-        For every face track of at least 1 s, audio shifts from -vshift to +vshift frames are tried
-        and the best one is reported. audio_delay_ms > 0 means the sound comes late against the
-        picture: advance the audio by that much to fix it. Confidence is the median minus the minimum
-        of the distance curve (syncnet_python's definition); higher is surer.
+        For every face track of at least 1 s, audio shifts from -vshift to +vshift frames are tried and the best one is reported. audio_delay_ms > 0 means the sound comes late against the picture: advance the audio by that much to fix it. Confidence is the median minus the minimum of the distance curve (syncnet_python's definition); higher is surer.
 
-        Methods: `learned` (default) embeds every 5-frame mouth window and its 0.2 s of audio with the
-        shipped sync model (Models/sync.safetensors) and averages 1 - cosine over windows, as
-        syncnet_python does. `correlation` (training-free) correlates the mouth opening tracked by
-        FaceMesh with the speech energy of the audio; it is the baseline, and the fallback for tracks
-        with fewer than 10 complete windows. The method used is printed per track.
+        Methods: `learned` (default) embeds every 5-frame mouth window and its 0.2 s of audio with the shipped sync model (Models/sync.safetensors) and averages 1 - cosine over windows, as syncnet_python does. `correlation` (training-free) correlates the mouth opening tracked by FaceMesh with the speech energy of the audio; it is the baseline, and the fallback for tracks with fewer than 10 complete windows. The method used is printed per track.
 
-        The video is read on its own constant frame grid (variable-rate input is converted at its
-        average rate) and each frame's audio follows that grid, so non-25 fps video does not drift.
+        The video is read on its own constant frame grid (variable-rate input is converted at its average rate) and each frame's audio follows that grid, so non-25 fps video does not drift.
+
+        Many files: give several files, directories (searched recursively for media files) or @list.txt files. Each file is scored by its own worker process, so a bad file becomes a record with its error and the batch goes on. --jsonl writes each record as soon as its file is done; --resume continues a killed run; --shard K/N splits the list for cluster job arrays; --jobs N scores N files at once. The exit code of a batch is 0, or 20 when any file failed. Recipes for Slurm, Kubernetes and GNU parallel are in docs/batch.md.
 
         Examples:
           lipsync offset interview.mp4
           lipsync offset dub.mp4 --audio new_take.wav --json
+          lipsync offset library/ --jsonl offsets.jsonl --jobs 2 --resume
         """
     )
 
-    @Argument(help: "Video with one or more faces.") var video: String
-    @Option(help: "Take the audio from this file instead of the video's own.") var audio: String?
+    @Argument(help: "Videos, directories of videos, or @list.txt files (one path per line).") var inputs: [String]
+    @Option(help: "Take the audio from this file instead of each video's own.") var audio: String?
     @Option(help: "A track id, or 'all'.") var track = "all"
     @OptionGroup var sync: SyncOptions
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
         guard track == "all" || Int(track) != nil else { throw ValidationError("--track takes a number or 'all'") }
     }
 
     func run() throws {
+        if batch.isSingleFile(inputs) { return try measure(inputs[0]) }
         try reportingErrors {
-            let signals = try sync.gatherSignals(video: video, audio: audio)
+            var forwarded = sync.workerArguments + ["--track", track]
+            if let audio { forwarded += ["--audio", audio] }
+            let options = sync
+            let runner = BatchRunner(command: "offset", workerArguments: forwarded, options: batch, crashRecord: { file, failure, elapsed in
+                var r = FileRecord<TrackOffset>(file: file, options: options)
+                r.error = .init(code: failure.code, message: failure.message)
+                r.elapsedS = elapsed
+                return try compactJSON(r)
+            }, printHuman: { data in
+                guard let r = try? recordDecoder().decode(FileRecord<TrackOffset>.self, from: data) else { return }
+                for line in Self.lines(r.tracks) { print("\(r.file): \(line)") }
+            }, json: sync.json)
+            let code = try runner.run(inputs: inputs)
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    /// The single-file form.
+    func measure(_ video: String) throws {
+        let started = Date()
+        let progress = ProgressLine(quiet: batch.quiet, worker: batch.worker)
+        var record = FileRecord<TrackOffset>(file: video, options: sync)
+        var failure: Error?
+        do {
+            let signals = try sync.gatherSignals(video: video, audio: audio, expectedFrames: record.expectedFrames, progress: progress)
+            record.frames = signals.frameCount
+            record.fps = signals.fps
+            record.damage = signals.damage.isEmpty ? nil : signals.damage
             var results = signals.offsets(vshift: sync.vshift)
             if let id = Int(track) { results = results.filter { $0.track == id } }
-            if sync.json { try printJSON(results) }
-            guard !results.isEmpty else {
-                throw CLIError(description: "\(video): no face track of at least 1 s\(track == "all" ? "" : " with id \(track)")", exitCode: 68)
-            }
-            if sync.json { return }
-            for r in results {
-                let ms = abs(r.audioDelayMs), frames = abs(r.audioDelayFrames)
-                let what = r.audioDelayFrames == 0 ? "in sync" :
-                    String(format: "audio %@ by %.0f ms (%d frame%@)", r.audioDelayFrames > 0 ? "late" : "early", ms, frames, frames == 1 ? "" : "s")
-                print(String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame, what,
-                             r.confidence, r.method.rawValue))
-            }
+            record.tracks = results
+            if results.isEmpty { throw noTrackError(video, damage: signals.damage, detail: track == "all" ? "" : " with id \(track)") }
+        } catch {
+            failure = error
+        }
+        record.close(started: started, failure: failure)
+        try record.emit(json: sync.json, worker: batch.worker)
+        if !sync.json { for line in Self.lines(record.tracks) { print(line) } }
+    }
+
+    static func lines(_ results: [TrackOffset]) -> [String] {
+        results.map { r in
+            let ms = abs(r.audioDelayMs), frames = abs(r.audioDelayFrames)
+            let what = r.audioDelayFrames == 0 ? "in sync" :
+                String(format: "audio %@ by %.0f ms (%d frame%@)", r.audioDelayFrames > 0 ? "late" : "early", ms, frames, frames == 1 ? "" : "s")
+            return String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame, what,
+                          r.confidence, r.method.rawValue)
         }
     }
 }

@@ -6,9 +6,7 @@ struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a media file: container, duration, video and audio streams.",
         discussion: """
-        Reads the header and the first video packets' timestamps (nothing is decoded) to report the
-        average frame rate and whether it varies. `rotation_clockwise` is the turn applied to show the
-        picture upright, as ffmpeg's autorotate does.
+        Reads the header and the first video packets' timestamps (nothing is decoded) to report the average frame rate and whether it varies. `rotation_clockwise` is the turn applied to show the picture upright, as ffmpeg's autorotate does.
 
         Example:
           lipsync probe fixtures/media/sync_h264_aac.mp4

@@ -16,8 +16,7 @@ struct TrainSync: ParsableCommand {
         commandName: "sync",
         abstract: "Train the sync discriminator on talking-face clips.",
         discussion: """
-        Clips are found under the --data directories and sorted by the split file: clips marked `train` are trained on, clips marked `heldout` measure progress, all others are never used.
-        Each clip is tracked once and its mouth crops, lip landmarks and mel spectrogram are cached in --cache (an interrupted preparation resumes). Training then prints step, loss, accuracy, samples/s and ETA on stderr every --log-every steps, measures held-out pair accuracy and offset accuracy every --eval-every steps, writes a checkpoint every --checkpoint-every steps (resume with --resume), appends every measurement to --log as JSON lines, and writes the weights to --out at the end.
+        Clips are found under the --data directories and sorted by the split file: clips marked `train` are trained on, clips marked `heldout` measure progress, all others are never used. Each clip is tracked once and its mouth crops, lip landmarks and mel spectrogram are cached in --cache (an interrupted preparation resumes). Training then prints step, loss, accuracy, samples/s and ETA on stderr every --log-every steps, measures held-out pair accuracy and offset accuracy every --eval-every steps, writes a checkpoint every --checkpoint-every steps (resume with --resume), appends every measurement to --log as JSON lines, and writes the weights to --out at the end.
 
         Example:
           lipsync train sync --data ../shared/data --out Models/sync.safetensors --steps 9000

@@ -42,6 +42,7 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Flag(help: "Train without augmentation.") var noAugment = false
+    @Flag(help: "Keep BatchNorm on its running statistics (fine-tuning and person adaptation with few windows per step).") var freezeNormalisation = false
 
     func validate() throws {
         guard steps > 0, windows >= 1, logEvery >= 1, checkpointEvery >= 1 else {
@@ -92,6 +93,7 @@ struct TrainGenerator: ParsableCommand {
             options.perceptualWeight = perceptualWeight
             options.seed = seed
             options.augment = !noAugment
+            options.frozenNormalisation = freezeNormalisation
             let objective = GeneratorObjective(generator: generator, critic: QualityCritic(seed: seed + 1), expert: expertModel,
                                                train: train, heldOut: held, options: options)
             var loop = Trainer<GeneratorObjective>.Options()

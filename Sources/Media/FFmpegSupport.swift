@@ -20,9 +20,8 @@ enum FF {
     /// Opens a container for reading, mapping libav failures to `MediaError`.
     static func openInput(_ path: String) throws -> UnsafeMutablePointer<AVFormatContext> {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
-            throw MediaError.fileNotFound(path: path)
-        }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw MediaError.fileNotFound(path: path) }
+        guard !isDir.boolValue else { throw MediaError.isDirectory(path: path) }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw MediaError.notMedia(path: path, reason: "permission denied")
         }

@@ -8,6 +8,8 @@ public protocol FrameSource: AnyObject {
     var height: Int { get }
     /// The next picture into `image`; nil at the end.
     func readFrame(into image: inout RGBImage) throws -> (index: Int, time: Double, sourceTime: Double)?
+    /// What the decoder skipped or concealed so far.
+    var damage: DecodeDamage { get }
 }
 
 extension VideoReader: FrameSource {}
@@ -28,6 +30,8 @@ public final class PingPongFrames: FrameSource {
     let bufferBytes: Int
     private var reader: VideoReader?
     private var delivered = 0
+    /// Damage of the first forward pass (later passes decode the same packets again).
+    public private(set) var damage = DecodeDamage()
     /// Source length, known once the first forward pass ends.
     public private(set) var sourceFrames: Int?
     /// Position in the source and direction.
@@ -50,6 +54,7 @@ public final class PingPongFrames: FrameSource {
                 position = t.index
                 return deliver(sourceTime: t.time)
             }
+            damage = reader!.damage
             guard position > 0 || delivered > 0 else { return nil }
             sourceFrames = delivered
             reader = nil

@@ -3,6 +3,7 @@ import Foundation
 /// Every failure the media layer can report. Each renders as one line that names the file.
 public enum MediaError: Error, Equatable, CustomStringConvertible {
     case fileNotFound(path: String)
+    case isDirectory(path: String)
     case notMedia(path: String, reason: String)
     case truncated(path: String, decodedUntil: Double, expected: Double)
     case noVideoStream(path: String)
@@ -15,6 +16,7 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .fileNotFound(let p): return "\(p): no such file"
+        case .isDirectory(let p): return "\(p): is a directory, not a media file"
         case .notMedia(let p, let r): return "\(p): not a readable media file (\(r))"
         case .truncated(let p, let got, let want):
             return "\(p): file is truncated: decoding stopped at \(fmt(got)) s of \(fmt(want)) s"
@@ -30,7 +32,7 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
     /// Process exit status for this error; the table lives in docs/cli.md.
     public var exitCode: Int32 {
         switch self {
-        case .fileNotFound: return 66
+        case .fileNotFound, .isDirectory: return 66
         case .notMedia, .truncated, .decodeFailed: return 65
         case .noVideoStream, .noAudioStream: return 67
         case .unwritableOutput, .encodeFailed: return 73

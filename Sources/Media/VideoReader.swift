@@ -12,6 +12,37 @@ public struct VideoFrame: Sendable {
     public var image: RGBImage
 }
 
+/// What the decoder met that it could not decode cleanly: packets it rejected (skipped) and frames
+/// it delivered with errors concealed. Decoding goes on past both, so without this count a damaged
+/// file reads as a clean one with fewer faces.
+public struct DecodeDamage: Sendable, Codable, Equatable {
+    public var corruptPackets = 0
+    public var damagedFrames = 0
+    /// Source times (s) of the first and last damage seen.
+    public var firstAt: Double?
+    public var lastAt: Double?
+
+    public init() {}
+
+    public var isEmpty: Bool { corruptPackets == 0 && damagedFrames == 0 }
+
+    mutating func note(packet: Bool, at t: Double) {
+        if packet { corruptPackets += 1 } else { damagedFrames += 1 }
+        firstAt = min(firstAt ?? t, t)
+        lastAt = max(lastAt ?? t, t)
+    }
+
+    /// "3 corrupt packets and 12 damaged frames between 1.20 s and 2.48 s".
+    public var summary: String {
+        var parts: [String] = []
+        if corruptPackets > 0 { parts.append("\(corruptPackets) corrupt packet\(corruptPackets == 1 ? "" : "s") skipped") }
+        if damagedFrames > 0 { parts.append("\(damagedFrames) damaged frame\(damagedFrames == 1 ? "" : "s") concealed") }
+        let what = parts.joined(separator: " and ")
+        guard let a = firstAt, let b = lastAt else { return what }
+        return what + (b - a < 0.005 ? String(format: " at %.2f s", a) : String(format: " between %.2f s and %.2f s", a, b))
+    }
+}
+
 public struct VideoReaderOptions: Sendable {
     /// Deliver a constant frame rate by timestamp, duplicating or dropping source frames.
     /// `nil` delivers every decoded frame at its own time.
@@ -55,8 +86,9 @@ public final class VideoReader {
     public let height: Int
     /// Declared video duration in seconds, if the container knows it.
     public let declaredDuration: Double?
-    /// Packets the decoder rejected as corrupt and skipped; decoding went on past them.
-    public private(set) var corruptPackets = 0
+    /// Packets the decoder rejected as corrupt and skipped, and frames it concealed errors in.
+    public private(set) var damage = DecodeDamage()
+    public var corruptPackets: Int { damage.corruptPackets }
 
     private var fmt: UnsafeMutablePointer<AVFormatContext>?
     private var dec: UnsafeMutablePointer<AVCodecContext>?
@@ -195,6 +227,9 @@ public final class VideoReader {
             if rc == 0 {
                 defer { av_frame_unref(frame) }
                 let t = frameTime(frame)
+                if frame.pointee.decode_error_flags != 0 || frame.pointee.flags & Int32(AV_FRAME_FLAG_CORRUPT) != 0 {
+                    damage.note(packet: false, at: t)
+                }
                 try convert(frame, into: &image)
                 if lastSourceTime.isFinite && t > lastSourceTime { lastInterval = t - lastSourceTime }
                 lastSourceTime = t
@@ -222,7 +257,12 @@ public final class VideoReader {
             if packet.pointee.stream_index != streamIndex { continue }
             let sr = avcodec_send_packet(dec, packet)
             if sr < 0 && sr != FF.eagain {
-                if sr == FF.invalidData { corruptPackets += 1; continue }
+                if sr == FF.invalidData {
+                    let pts = packet.pointee.pts != FF.noPTS ? packet.pointee.pts : packet.pointee.dts
+                    let t = pts == FF.noPTS ? max(0, lastSourceTime) : Double(pts) * FF.seconds(timeBase) - origin
+                    damage.note(packet: true, at: t)
+                    continue
+                }
                 finished = true
                 throw MediaError.decodeFailed(path: path, at: max(0, lastSourceTime), reason: FF.errorString(sr))
             }

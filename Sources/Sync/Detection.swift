@@ -1,7 +1,7 @@
 import Foundation
 
 /// What `lipsync detect` concludes about a track or a whole video.
-public enum SyncVerdict: String, Codable, Sendable {
+public enum SyncVerdict: String, Codable, Sendable, CaseIterable {
     case inSync = "in-sync"
     case offset
     case mismatched

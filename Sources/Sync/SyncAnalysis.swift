@@ -20,6 +20,8 @@ public struct SyncSignals: Sendable {
     /// never by pictures.
     public var learnedRows: [Int: [(start: Int, distances: [Float])]] = [:]
     public var learnedVShift = 0
+    /// Packets and frames the decoder skipped or concealed: a damaged file is reported, not read as a clean one.
+    public var damage = DecodeDamage()
 
     /// Reads `video` (and the audio of `audioPath`, default the video's own) in one streaming pass
     /// each. With `model`, audio embeddings are computed first (64 floats per frame) and every mouth
@@ -61,6 +63,7 @@ public struct SyncSignals: Sendable {
         for k in rows.keys { rows[k]!.sort { $0.start < $1.start } }
         s.learnedRows = rows
         s.learnedVShift = model == nil ? 0 : vshift
+        s.damage = tracked.reader.damage
         return s
     }
 

@@ -27,16 +27,30 @@ public enum VisionError: Error, CustomStringConvertible {
 }
 
 /// Where the shipped weights live: $LIPSYNC_MODELS, else Models/ beside the executable's package.
+/// Where the shipped weights are found, first match wins: `$LIPSYNC_MODELS`; an installed layout,
+/// `PREFIX/share/lipsync/models` beside `PREFIX/bin/lipsync` (`make install`); a `Models/` folder in
+/// or above the executable's directory (a build inside the checkout); the checkout the binary was
+/// compiled from.
 public enum ModelLocator {
-    public static func url(_ name: String) throws -> URL {
+    /// This process's executable, resolved: argv[0] may be a bare name found through PATH.
+    public static var executable: URL {
+        if let p = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return URL(fileURLWithPath: p) }
+        return URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+    }
+
+    public static var searchPath: [URL] {
         var candidates: [URL] = []
         if let env = ProcessInfo.processInfo.environment["LIPSYNC_MODELS"] { candidates.append(URL(fileURLWithPath: env)) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
+        var dir = executable.deletingLastPathComponent()
+        candidates.append(dir.deletingLastPathComponent().appendingPathComponent("share/lipsync/models"))
         for _ in 0..<6 { candidates.append(dir.appendingPathComponent("Models")); dir = dir.deletingLastPathComponent() }
         candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Models"))
-        for c in candidates {
+        return candidates
+    }
+
+    public static func url(_ name: String) throws -> URL {
+        for c in searchPath {
             let u = c.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: u.path) { return u }
         }

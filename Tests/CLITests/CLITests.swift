@@ -16,7 +16,8 @@ final class CLITests: XCTestCase {
     func offsetJSON(_ name: String) throws -> [String: Any] {
         let r = try lipsync("offset", fixture(name), "--json")
         XCTAssertEqual(r.status, 0, r.stderr)
-        let tracks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let tracks = try XCTUnwrap(record["tracks"] as? [[String: Any]])
         XCTAssertEqual(tracks.count, 1, name)
         return try XCTUnwrap(tracks.first)
     }
@@ -47,6 +48,124 @@ final class CLITests: XCTestCase {
         // A GRID s1 clip (the training speaker): exactly 0 and +5 frames.
         XCTAssertEqual(try offsetJSON("grid_talk.mp4")["audio_delay_frames"] as? Int, 0)
         XCTAssertEqual(try offsetJSON("grid_talk_audio_late200.mp4")["audio_delay_frames"] as? Int, 5)
+    }
+
+    /// The envelope of a single-file record: the file, its facts, the method and model, the version.
+    func testSingleFileRecordEnvelope() throws {
+        let r = try lipsync("offset", fixture("grid_face.mp4"), "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        for key in ["file", "file_size", "file_mtime", "duration_s", "fps", "frames", "method", "model", "lipsync_version", "tracks", "elapsed_s"] {
+            XCTAssertNotNil(record[key], key)
+        }
+        XCTAssertNil(record["error"])
+        XCTAssertEqual(record["file"] as? String, fixture("grid_face.mp4"))
+        XCTAssertEqual(record["fps"] as? Double, 25)
+        XCTAssertEqual(record["frames"] as? Int, 50)
+        XCTAssertEqual((record["model"] as? [String: Any])?["format"] as? String, "safetensors")
+        // A failure with --json is still a record, with the error's code and message beside the exit code.
+        let bad = try lipsync("detect", fixture("video_only.mp4"), "--json")
+        XCTAssertEqual(bad.status, 67)
+        let failed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bad.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((failed["error"] as? [String: Any])?["code"] as? Int, 67)
+        XCTAssertTrue(((failed["error"] as? [String: Any])?["message"] as? String)?.contains("no audio stream") ?? false)
+        // A directory where a file is expected is named as such, not "no such file".
+        let dir = try lipsync("probe", Self.media.path)
+        XCTAssertEqual(dir.status, 66)
+        XCTAssertTrue(dir.stderr.contains("is a directory"), dir.stderr)
+    }
+
+    /// A batch over a folder with a good clip, a file that is not media and a damaged copy of a clip:
+    /// every file gets a record (the bad ones their error and the damage), three shards are disjoint
+    /// and together the whole folder, and --resume redoes only the file whose record is missing, after
+    /// cutting off the partial line a killed run leaves.
+    func testBatchRecordsShardsAndResume() throws {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("lipsync-cli-batch-\(getpid())")
+        let clips = dir.appendingPathComponent("clips")
+        try fm.createDirectory(at: clips.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        try fm.copyItem(atPath: fixture("grid_face.mp4"), toPath: clips.appendingPathComponent("a_good.mp4").path)
+        try fm.copyItem(atPath: fixture("not_media.mp4"), toPath: clips.appendingPathComponent("sub/b_not_media.mp4").path)
+        try "notes".write(to: clips.appendingPathComponent("readme.txt"), atomically: true, encoding: .utf8)
+        // 300 bytes flipped inside the media data (past the first 100), as a damaged download would be.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("unseen_talk.mp4"))))
+        var seed: UInt64 = 7
+        for _ in 0..<300 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let i = 140 + Int((seed >> 33) % 27_000)
+            bytes[i] ^= 0xFF
+        }
+        let damaged = clips.appendingPathComponent("c_damaged.mp4").path
+        try Data(bytes).write(to: URL(fileURLWithPath: damaged))
+
+        var merged: [String] = []
+        for k in 0..<3 {
+            let out = dir.appendingPathComponent("shard\(k).jsonl").path
+            let r = try lipsync("offset", clips.path, "--shard", "\(k)/3", "--jsonl", out, "--quiet")
+            XCTAssertEqual(r.status, k == 0 ? 0 : 20, "shard \(k): \(r.stderr)")
+            let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.count, 1, "shard \(k)")
+            merged += lines
+        }
+        let records = try merged.map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let files = records.compactMap { $0["file"] as? String }
+        XCTAssertEqual(Set(files).count, 3, "shards overlap or miss a file")
+        XCTAssertEqual(Set(files.map { ($0 as NSString).lastPathComponent }), ["a_good.mp4", "b_not_media.mp4", "c_damaged.mp4"])
+        func record(_ name: String) -> [String: Any] { records.first { ($0["file"] as? String ?? "").hasSuffix(name) } ?? [:] }
+        XCTAssertNil(record("a_good.mp4")["error"])
+        XCTAssertEqual((record("a_good.mp4")["tracks"] as? [Any])?.count, 1)
+        XCTAssertEqual((record("b_not_media.mp4")["error"] as? [String: Any])?["code"] as? Int, 65)
+        let damage = try XCTUnwrap(record("c_damaged.mp4")["damage"] as? [String: Any], "damage not reported")
+        XCTAssertGreaterThan((damage["corrupt_packets"] as? Int ?? 0) + (damage["damaged_frames"] as? Int ?? 0), 0)
+        for r in records { XCTAssertEqual(r["lipsync_version"] as? String, records[0]["lipsync_version"] as? String) }
+
+        // Resume: the good file's record is lost and a killed run's partial line is left at the end.
+        let out = dir.appendingPathComponent("all.jsonl").path
+        let kept = merged.filter { !$0.contains("a_good.mp4") }
+        try (kept.joined(separator: "\n") + "\n{\"file\":\"trunc").write(toFile: out, atomically: true, encoding: .utf8)
+        let resumed = try lipsync("offset", clips.path, "--jsonl", out, "--resume")
+        XCTAssertEqual(resumed.status, 20, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("2 of 3 files already have current records"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("1 file in"), resumed.stderr)
+        let after = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(after.count, 3)
+        XCTAssertTrue(after.last?.contains("a_good.mp4") ?? false)
+        for line in after { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), "a partial line survived: \(line)") }
+    }
+
+    /// The installed layout (`make install`): PREFIX/bin/lipsync finds its models in
+    /// PREFIX/share/lipsync/models ahead of the checkout it was built from, run from elsewhere.
+    func testInstalledLayoutFindsItsModels() throws {
+        let fm = FileManager.default
+        let prefix = fm.temporaryDirectory.appendingPathComponent("lipsync-prefix-\(getpid())")
+        let models = prefix.appendingPathComponent("share/lipsync/models")
+        try fm.createDirectory(at: models, withIntermediateDirectories: true)
+        try fm.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: prefix) }
+        let binary = prefix.appendingPathComponent("bin/lipsync")
+        try fm.copyItem(at: Self.root.appendingPathComponent(".build/debug/lipsync"), to: binary)
+        for m in ["sync.safetensors", "blazeface_short_range.safetensors", "facemesh.safetensors"] {
+            try fm.copyItem(at: Self.root.appendingPathComponent("Models/\(m)"), to: models.appendingPathComponent(m))
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["offset", fixture("grid_face.mp4"), "--json", "--quiet"]
+        p.currentDirectoryURL = fm.temporaryDirectory
+        var env = ProcessInfo.processInfo.environment
+        env["LIPSYNC_MODELS"] = nil
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let file = try XCTUnwrap((record["model"] as? [String: Any])?["file"] as? String)
+        XCTAssertEqual(URL(fileURLWithPath: file).resolvingSymlinksInPath().path,
+                       models.appendingPathComponent("sync.safetensors").resolvingSymlinksInPath().path)
     }
 
     func testDetectExitCodes() throws {
