@@ -36,10 +36,11 @@ struct SyncOptions: ParsableArguments {
     }
 
     /// Tracks faces and scores sync in one pass over the video (and one over the audio).
-    func gatherSignals(video: String, audio: String?, expectedFrames: Int?, progress: ProgressLine) throws -> SyncSignals {
-        let s = try SyncSignals.gather(video: video, audioPath: audio, model: try loadModel(), vshift: vshift) { n in
+    func gatherSignals(video: String, audio: String?, expectedFrames: Int?, progress: ProgressLine,
+                       faces: (([FrameFaces]) -> Void)? = nil) throws -> SyncSignals {
+        let s = try SyncSignals.gather(video: video, audioPath: audio, model: try loadModel(), vshift: vshift, progress: { n in
             progress.frames(n, of: expectedFrames, file: video)
-        }
+        }, faces: faces)
         progress.frames(s.frameCount, of: expectedFrames ?? s.frameCount, file: video, force: true)
         progress.finish()
         if !s.damage.isEmpty {
@@ -104,6 +105,7 @@ struct Offset: ParsableCommand {
         Examples:
           lipsync offset interview.mp4
           lipsync offset dub.mp4 --audio new_take.wav --json
+          lipsync offset interview.mp4 --plot reading.png --annotate check.mp4
           lipsync offset library/ --jsonl offsets.jsonl --jobs 2 --resume
         """
     )
@@ -111,6 +113,8 @@ struct Offset: ParsableCommand {
     @Argument(help: "Videos, directories of videos, or @list.txt files (one path per line).") var inputs: [String]
     @Option(help: "Take the audio from this file instead of each video's own.") var audio: String?
     @Option(help: "A track id, or 'all'.") var track = "all"
+    @Option(help: "Also draw the reading as a PNG: per track, the distance curve over the shifts tried with the chosen shift marked, and the framewise confidence over time (single file only).") var plot: String?
+    @Option(help: "Also write a copy of the video with each face box coloured by its framewise confidence (red low, green high) and the offset and confidence written on the frame, with the original audio (single file only; a second decoding pass, no second face pass).") var annotate: String?
     @OptionGroup var sync: SyncOptions
     @OptionGroup var batch: BatchOptions
 
@@ -120,6 +124,10 @@ struct Offset: ParsableCommand {
 
     func run() throws {
         if batch.isSingleFile(inputs) { return try measure(inputs[0]) }
+        if plot != nil || annotate != nil {
+            FileHandle.standardError.write(Data("lipsync: error: --plot and --annotate take a single file\n".utf8))
+            throw ExitCode(64)
+        }
         try reportingErrors {
             var forwarded = sync.workerArguments + ["--track", track]
             if let audio { forwarded += ["--audio", audio] }
@@ -145,13 +153,24 @@ struct Offset: ParsableCommand {
         var record = FileRecord<TrackOffset>(file: video, options: sync)
         var failure: Error?
         do {
-            let signals = try sync.gatherSignals(video: video, audio: audio, expectedFrames: record.expectedFrames, progress: progress)
+            // Face boxes per frame, kept only for --annotate: a few numbers per face, never pictures.
+            var boxes: [Int: [(track: Int, box: [Double])]] = [:]
+            let keep: (([FrameFaces]) -> Void)? = annotate == nil ? nil : { frames in
+                for f in frames where !f.faces.isEmpty { boxes[f.frame] = f.faces.map { ($0.track, $0.box) } }
+            }
+            let signals = try sync.gatherSignals(video: video, audio: audio, expectedFrames: record.expectedFrames, progress: progress, faces: keep)
             record.frames = signals.frameCount
             record.fps = signals.fps
             record.damage = signals.damage.isEmpty ? nil : signals.damage
             var results = signals.offsets(vshift: sync.vshift)
             if let id = Int(track) { results = results.filter { $0.track == id } }
             record.tracks = results
+            if let plot {
+                try ImageFile.writePNG(SyncPlot.render(results, fps: signals.fps, title: (video as NSString).lastPathComponent), to: plot)
+            }
+            if let annotate {
+                try OffsetAnnotation.write(video: video, audio: audio, to: annotate, tracks: results, boxes: boxes, progress: progress)
+            }
             if results.isEmpty { throw noTrackError(video, damage: signals.damage, detail: track == "all" ? "" : " with id \(track)") }
         } catch {
             failure = error

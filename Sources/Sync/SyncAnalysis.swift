@@ -27,7 +27,8 @@ public struct SyncSignals: Sendable {
     /// each. With `model`, audio embeddings are computed first (64 floats per frame) and every mouth
     /// window is scored against them as soon as it is complete.
     public static func gather(video: String, audioPath: String? = nil, trackerOptions: FaceTracker.Options = .init(),
-                              model: SyncNet? = nil, vshift: Int = 15, progress: ((Int) -> Void)? = nil) throws -> SyncSignals {
+                              model: SyncNet? = nil, vshift: Int = 15, progress: ((Int) -> Void)? = nil,
+                              faces: (([FrameFaces]) -> Void)? = nil) throws -> SyncSignals {
         var options = trackerOptions
         options.keepImages = options.keepImages || model != nil
         let tracked = try TrackedVideo(path: video, tracker: options)
@@ -42,6 +43,7 @@ public struct SyncSignals: Sendable {
         }
         var count = 0
         func take(_ frames: [FrameFaces]) {
+            faces?(frames)
             for f in frames {
                 count = max(count, f.frame + 1)
                 for o in f.faces {

@@ -168,6 +168,29 @@ final class CLITests: XCTestCase {
                        models.appendingPathComponent("sync.safetensors").resolvingSymlinksInPath().path)
     }
 
+    /// `offset --plot` and `--annotate`: a PNG of the reading, and a decodable copy of the video with
+    /// as many frames as the input and its audio.
+    func testOffsetPlotAndAnnotatedVideo() throws {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("lipsync-cli-pictures-\(getpid())")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        let png = dir.appendingPathComponent("reading.png").path, mp4 = dir.appendingPathComponent("check.mp4").path
+        let r = try lipsync("offset", fixture("grid_face.mp4"), "--plot", png, "--annotate", mp4, "--quiet")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let head = [UInt8](try Data(contentsOf: URL(fileURLWithPath: png)).prefix(24))
+        XCTAssertEqual(Array(head.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "not a PNG")
+        let pngWidth = head[16..<20].reduce(0) { $0 << 8 | Int($1) }, pngHeight = head[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        XCTAssertGreaterThan(pngWidth, 600)
+        XCTAssertGreaterThan(pngHeight, 200)
+        let probe = try JSONSerialization.jsonObject(with: Data(try lipsync("probe", mp4, "--json").stdout.utf8)) as? [String: Any]
+        XCTAssertNotNil(probe?["audio"], "the annotated copy lost the audio")
+        let again = try lipsync("offset", mp4, "--json", "--method", "correlation")
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(record["frames"] as? Int, 50)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir.path).sorted(), ["check.mp4", "reading.png"], "temporary files left")
+    }
+
     func testDetectExitCodes() throws {
         XCTAssertEqual(try lipsync("detect", fixture("unseen_talk.mp4")).status, 0)
         XCTAssertEqual(try lipsync("detect", fixture("unseen_talk_audio_late200.mp4")).status, 10)
