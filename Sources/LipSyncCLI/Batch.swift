@@ -233,6 +233,7 @@ struct BatchRunner {
                 })
             }
         }
+        WorkerRegistry.shared.stopWorkersOnInterrupt()
         let group = DispatchGroup()
         for w in 0..<min(options.jobs, todo.count) {
             group.enter()
@@ -266,6 +267,8 @@ struct BatchRunner {
         do { try p.run() } catch {
             return (nil, (70, "\(arguments[1]): cannot start a worker (\(error))"))
         }
+        WorkerRegistry.shared.add(p.processIdentifier)
+        defer { WorkerRegistry.shared.remove(p.processIdentifier) }
         Thread {
             var pending = Data()
             while true {
@@ -448,6 +451,36 @@ final class RecordSink: @unchecked Sendable {
     func append(_ record: Data) {
         handle.write(record + Data("\n".utf8))
         try? handle.synchronize()
+    }
+}
+
+/// The running workers, so that an interrupted batch (Ctrl-C, a scheduler's SIGTERM) stops them
+/// too instead of leaving them running without anyone to collect their records.
+final class WorkerRegistry: @unchecked Sendable {
+    static let shared = WorkerRegistry()
+    private let lock = NSLock()
+    private var running = Set<Int32>()
+    private var sources: [DispatchSourceSignal] = []
+
+    func add(_ pid: Int32) { lock.withLock { _ = running.insert(pid) } }
+    func remove(_ pid: Int32) { lock.withLock { _ = running.remove(pid) } }
+
+    func stopWorkersOnInterrupt() {
+        lock.withLock {
+            guard sources.isEmpty else { return }
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { [weak self] in
+                    let pids = self?.lock.withLock { self?.running ?? [] } ?? []
+                    for pid in pids { kill(pid, SIGTERM) }
+                    FileHandle.standardError.write(Data("\nlipsync: interrupted: \(pids.count) running file\(pids.count == 1 ? "" : "s") stopped; finished records are kept (--resume continues)\n".utf8))
+                    exit(128 + sig)
+                }
+                s.resume()
+                sources.append(s)
+            }
+        }
     }
 }
 

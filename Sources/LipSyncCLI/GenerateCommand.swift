@@ -29,7 +29,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Generator weights (default: the shipped Models/generator.safetensors).") var model: String?
     @Option(help: "A track id, or 'auto'.") var track = "auto"
     @Option(help: "Person adaptation: first fine-tune the model on this many seconds of the video's beginning, with its own audio (self-supervised: the mouth is masked and reconstructed).") var adapt: Double?
-    @Option(help: "Optimiser steps of the adaptation.") var adaptSteps = 150
+    @Option(help: "Optimiser steps of the adaptation (each paints 2 windows of 5 frames; about 1.3 steps/s on 2 cores).") var adaptSteps = 400
+    @Option(help: "Weight of the sync-expert loss during adaptation (0: reconstruction only; it keeps the adapted mouth following speech, at some cost in PSNR: Models/generator.md).") var adaptSyncWeight: Float = 0.02
     @Option(help: "Also write input and output side by side here.") var compare: String?
     @Option(help: "x264 quality (lower is better; 18 is visually lossless).") var crf = 18
     @Flag(help: "Print a JSON report for machines.") var json = false
@@ -57,7 +58,7 @@ struct GenerateCommand: ParsableCommand {
             let painter = try MouthPainter(contentsOf: modelPath)
             var adapted = 0
             if let seconds = adapt, seconds > 0 {
-                adapted = try Self.adapt(painter, video: video, seconds: seconds, steps: adaptSteps)
+                adapted = try Self.adapt(painter, video: video, seconds: seconds, steps: adaptSteps, syncWeight: adaptSyncWeight)
             }
             let probe = try MediaInfo(probing: video)
             guard probe.video != nil else { throw MediaError.noVideoStream(path: video) }
@@ -132,20 +133,30 @@ struct GenerateCommand: ParsableCommand {
 
     /// Fine-tunes `painter` on the video's first `seconds` (its own face, its own audio), then
     /// leaves it in inference mode. Returns the steps run.
-    static func adapt(_ painter: MouthPainter, video: String, seconds: Double, steps: Int) throws -> Int {
+    ///
+    /// The recipe measured on GRID s4 (Models/generator.md): BatchNorm kept on its running statistics
+    /// (2 windows of one person make poor batch statistics), no critic (a fresh one pulls the
+    /// painter off before it has learnt anything), reconstruction plus a light sync-expert loss.
+    static func adapt(_ painter: MouthPainter, video: String, seconds: Double, steps: Int, syncWeight: Float) throws -> Int {
         let clip = try FaceClip.extract(video: video, seconds: seconds)
         guard !clip.windowStarts.isEmpty else {
             FileHandle.standardError.write(Data("\(video): no face in the first \(seconds) s: painting without adaptation\n".utf8))
             return 0
         }
         var options = GeneratorObjective.Options()
+        options.windows = 2
         options.generatorLearningRate = 1e-4
-        options.criticLearningRate = 1e-4
-        options.syncWeight = 0
-        let objective = GeneratorObjective(generator: painter, critic: QualityCritic(), expert: nil, train: [clip], heldOut: [], options: options)
+        options.criticLearningRate = 5e-5
+        options.adversarialWeight = 0
+        options.perceptualWeight = 0
+        options.syncWeight = syncWeight
+        options.syncFrom = 0
+        options.frozenNormalisation = true
+        let expert = syncWeight > 0 ? try SyncNet(contentsOf: ModelLocator.url("sync_pixels.safetensors").path, mode: .frozen) : nil
+        let objective = GeneratorObjective(generator: painter, critic: QualityCritic(), expert: expert, train: [clip], heldOut: [], options: options)
         var loop = Trainer<GeneratorObjective>.Options()
         loop.steps = steps
-        loop.warmup = min(20, steps / 5)
+        loop.warmup = min(40, steps / 10)
         loop.evalEvery = 0
         loop.logEvery = 10
         try Trainer(objective: objective, options: loop).run()
