@@ -62,7 +62,8 @@ sbatch --wait "$out/array.sh" || true   # the tasks exit 20 when some file faile
 elapsed=$(( $(date +%s) - started ))
 
 cat "$out"/shard-*.jsonl > "$out/merged.jsonl"
-grep -o '"file":"[^"]*"' "$out/merged.jsonl" | sort > "$out/files.txt"
+# The record's own "file" (the model's is nested), one per line.
+sed -E 's/^\{.*"file":"([^"]*)","file_mtime".*$/\1/' "$out/merged.jsonl" | sort > "$out/files.txt"
 expected=$(find "$data" -type f ! -name '.*' | grep -ciE '\.(mp4|mov|m4v|mkv|webm|avi|mpg|mpeg|ts|mts|m2ts|flv|wmv|3gp|mxf|ogv|dv)$')
 records=$(wc -l < "$out/files.txt")
 dupes=$(uniq -d "$out/files.txt" | wc -l)

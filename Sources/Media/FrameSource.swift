@@ -115,3 +115,90 @@ public final class PingPongFrames: FrameSource {
         image = segment[target - segmentStart]
     }
 }
+
+/// Decodes ahead on its own thread: while the caller tracks faces in frame t, frames t+1… are being
+/// decoded on the other core. At most `depth` pictures wait, so memory stays bounded; pictures are
+/// handed over by swapping buffers, not copied. Errors surface on the read that reaches them.
+public final class PrefetchingFrames: FrameSource {
+    public let frameRate: Double
+    public let width: Int, height: Int
+    private let shared: PrefetchQueue
+    private var started = false
+
+    public init(_ source: FrameSource, depth: Int = 4) {
+        frameRate = source.frameRate
+        width = source.width
+        height = source.height
+        shared = PrefetchQueue(source: source, depth: max(1, depth))
+    }
+
+    // The decoding thread holds only the queue, so dropping the reader early (an error downstream)
+    // stops the thread instead of leaving it blocked on a full queue.
+    deinit { shared.stop() }
+
+    public var damage: DecodeDamage { shared.damage }
+
+    public func readFrame(into image: inout RGBImage) throws -> (index: Int, time: Double, sourceTime: Double)? {
+        if !started {
+            started = true
+            let q = shared
+            let t = Thread { q.produce() }
+            t.start()
+        }
+        return try shared.take(into: &image)
+    }
+}
+
+final class PrefetchQueue: @unchecked Sendable {
+    private let source: FrameSource
+    private let depth: Int
+    private let lock = NSCondition()
+    private var queue: [(image: RGBImage, index: Int, time: Double, sourceTime: Double)] = []
+    private var spare: [RGBImage] = []
+    private var ended = false, stopped = false
+    private var failure: Error?
+    private var latestDamage = DecodeDamage()
+
+    init(source: FrameSource, depth: Int) { (self.source, self.depth) = (source, depth) }
+
+    var damage: DecodeDamage { lock.withLock { latestDamage } }
+
+    func stop() { lock.withLock { stopped = true; lock.broadcast() } }
+
+    func produce() {
+        while true {
+            lock.lock()
+            while queue.count >= depth && !stopped { lock.wait() }
+            if stopped { lock.unlock(); return }
+            var image = spare.popLast() ?? RGBImage.empty
+            lock.unlock()
+            let result = Result { try source.readFrame(into: &image) }
+            lock.lock()
+            latestDamage = source.damage
+            switch result {
+            case .success(let t?): queue.append((image, t.index, t.time, t.sourceTime))
+            case .success(nil): ended = true
+            case .failure(let e): failure = e; ended = true
+            }
+            let done = ended
+            lock.broadcast()
+            lock.unlock()
+            if done { return }
+        }
+    }
+
+    func take(into image: inout RGBImage) throws -> (index: Int, time: Double, sourceTime: Double)? {
+        lock.lock()
+        defer { lock.unlock() }
+        while queue.isEmpty && !ended { lock.wait() }
+        guard !queue.isEmpty else {
+            if let failure { throw failure }
+            return nil
+        }
+        var next = queue.removeFirst()
+        swap(&image, &next.image)
+        spare.append(next.image)
+        lock.broadcast()
+        return (next.index, next.time, next.sourceTime)
+    }
+}
