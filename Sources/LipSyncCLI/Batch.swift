@@ -11,7 +11,7 @@ import Vision
 /// The options of every command that scores many files.
 struct BatchOptions: ParsableArguments {
     @Option(help: "Write one JSON record per file to this file as soon as the file is done (JSON lines).") var jsonl: String?
-    @Option(help: "Files scored in parallel (each worker gets cores / jobs threads).") var jobs = 1
+    @Option(help: "Files scored in parallel (each worker runs its audio and video passes on a thread each).") var jobs = 1
     @Flag(help: "Skip files that already have a record in --jsonl (same path, size and modification time), so a killed run continues where it stopped.") var resume = false
     @Option(help: "Take only shard K of N (K = 0 ... N-1) of the sorted input list: every N-th file from the K-th. The N shards together are the whole list, with no file twice (Slurm: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with --array=0-(N-1)).") var shard: Shard?
     @Flag(help: "No progress on stderr.") var quiet = false
@@ -216,14 +216,12 @@ struct BatchRunner {
             for f in files where !pending.contains(f) { if let h = sink.headers[f] { state.count(earlier: h) } }
         }
         let exe = Executable.path
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / options.jobs)
         let (command, workerArguments, crashRecord, printHuman, json) = (command, workerArguments, crashRecord, printHuman, json)
         let echoHuman = sink == nil || !options.quiet
         let run = { @Sendable (worker: Int) in
             while let (index, file) = state.next() {
                 let started = Date()
-                let result = Self.score(exe: exe, arguments: [command, file] + workerArguments + ["--json", "--worker"],
-                                        threads: threads) { done, total in state.update(worker: worker, index: index, done: done, total: total) }
+                let result = Self.score(exe: exe, arguments: [command, file] + workerArguments + ["--json", "--worker"]) { done, total in state.update(worker: worker, index: index, done: done, total: total) }
                 var line = result.record
                 if line == nil || (try? recordDecoder().decode(RecordHeader.self, from: line!)) == nil {
                     line = try? crashRecord(file, result.failure, Date().timeIntervalSince(started))
@@ -250,14 +248,13 @@ struct BatchRunner {
 
     /// One worker process on one file: its stdout record (if it wrote one), and its failure as the
     /// last error line and exit status.
-    static func score(exe: String, arguments: [String], threads: Int,
+    static func score(exe: String, arguments: [String],
                       progress: @escaping @Sendable (Int, Int) -> Void) -> (record: Data?, failure: (code: Int32, message: String)) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["LIPSYNC_THREADS"] = env["LIPSYNC_THREADS"] ?? String(threads)
-        p.environment = env
+        // Each worker runs its audio and video passes on one engine thread each (SyncOptions).
+        p.environment = ProcessInfo.processInfo.environment
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -48,6 +48,7 @@ struct Detect: ParsableCommand {
 
     /// The single-file form.
     func judge(_ video: String) throws {
+        SyncOptions.useOneWorkerPerPass()
         let started = Date()
         let progress = ProgressLine(quiet: batch.quiet, worker: batch.worker)
         var record = FileRecord<SyncDetector.TrackVerdict>(file: video, options: sync)

@@ -18,6 +18,11 @@ struct LipSync: ParsableCommand {
         version: version,
         subcommands: [Probe.self, Mel.self, Faces.self, Offset.self, Detect.self, GenerateCommand.self, Eval.self, Train.self]
     )
+
+    static func main() {
+        BLASKernel.useFastKernel()
+        main(nil)
+    }
 }
 
 /// Runs a command body, turning typed errors into one stderr line and a documented exit code.

@@ -30,6 +30,14 @@ struct SyncOptions: ParsableArguments {
         return try SyncNet(contentsOf: model ?? ModelLocator.url("sync.safetensors").path)
     }
 
+    /// One engine worker per pass, unless LIPSYNC_THREADS says otherwise: the networks here run at
+    /// batch 1-32, where splitting a layer over two cores costs more than it saves (measured on
+    /// `lipsync-bench offset`: 6.8-7.0x real time with one worker against 5.4-6.0x with two), and the
+    /// audio pass runs beside the video pass on the other core. Must run before the engine's first use.
+    static func useOneWorkerPerPass() {
+        if ProcessInfo.processInfo.environment["LIPSYNC_THREADS"] == nil { setenv("LIPSYNC_THREADS", "1", 1) }
+    }
+
     /// What a batch worker is told, so that it scores exactly as this process would.
     var workerArguments: [String] {
         ["--method", method.rawValue, "--vshift", String(vshift)] + (model.map { ["--model", $0] } ?? [])
@@ -148,6 +156,7 @@ struct Offset: ParsableCommand {
 
     /// The single-file form.
     func measure(_ video: String) throws {
+        SyncOptions.useOneWorkerPerPass()
         let started = Date()
         let progress = ProgressLine(quiet: batch.quiet, worker: batch.worker)
         var record = FileRecord<TrackOffset>(file: video, options: sync)

@@ -16,16 +16,19 @@ public struct SyncSignals: Sendable {
     /// Speech-band energy per frame (mean normalised log-mel, bands 5-60, about 150 Hz - 4 kHz).
     public var audio: [Double]
     /// With a learned model: track id -> each complete 5-frame window's distances to the audio at
-    /// shifts -vshift...vshift. A row is 2 * vshift + 1 floats: memory grows by about 0.1 KB per frame,
-    /// never by pictures.
+    /// shifts -vshift...vshift. A row is 2 * vshift + 1 floats; while the passes run, each window's
+    /// 64-float embedding is kept instead (the audio embeddings arrive at the end): memory grows by
+    /// about 0.5 KB per frame with the audio's, never by pictures.
     public var learnedRows: [Int: [(start: Int, distances: [Float])]] = [:]
     public var learnedVShift = 0
     /// Packets and frames the decoder skipped or concealed: a damaged file is reported, not read as a clean one.
     public var damage = DecodeDamage()
 
     /// Reads `video` (and the audio of `audioPath`, default the video's own) in one streaming pass
-    /// each. With `model`, audio embeddings are computed first (64 floats per frame) and every mouth
-    /// window is scored against them as soon as it is complete.
+    /// each, the two at once: the audio pass (mel, and with `model` the audio embeddings, 64 floats
+    /// per frame) runs on its own thread beside the video pass, which keeps each mouth window's
+    /// 64-float embedding; the distance rows are formed when both are done. Batch-1 networks leave the
+    /// second core mostly idle, and this fills it.
     public static func gather(video: String, audioPath: String? = nil, trackerOptions: FaceTracker.Options = .init(),
                               model: SyncNet? = nil, vshift: Int = 15, progress: ((Int) -> Void)? = nil,
                               faces: (([FrameFaces]) -> Void)? = nil) throws -> SyncSignals {
@@ -33,14 +36,13 @@ public struct SyncSignals: Sendable {
         options.keepImages = options.keepImages || model != nil
         let tracked = try TrackedVideo(path: video, tracker: options)
         let fps = tracked.frameRate
-        let audioPass = try AudioPass.run(path: audioPath ?? video, fps: fps, model: model)
+        // Opened here so that a missing or unreadable audio stream fails before any video is decoded.
+        let audioReader = try AudioReader(path: audioPath ?? video)
+        let audioJob = BackgroundJob { try AudioPass.run(reader: audioReader, fps: fps, model: model) }
         var mouth: [Int: (start: Int, values: [Double])] = [:]
-        var rows: [Int: [(start: Int, distances: [Float])]] = [:]
+        var windows: [Int: [WindowEmbedding]] = [:]
         let batcher = model.map { VisualBatcher(model: $0) }
-        func emit(_ w: WindowEmbedding) {
-            rows[w.track, default: []].append((w.start, LearnedSync.distanceRow(.init(start: w.start, embedding: w.embedding),
-                                                                                audio: audioPass.embeddings, vshift: vshift)))
-        }
+        func emit(_ w: WindowEmbedding) { windows[w.track, default: []].append(w) }
         var count = 0
         func take(_ frames: [FrameFaces]) {
             faces?(frames)
@@ -58,8 +60,20 @@ public struct SyncSignals: Sendable {
             }
             progress?(count)
         }
-        try tracked.forEachBatch(take)
+        do {
+            try tracked.forEachBatch(take)
+        } catch {
+            _ = try? audioJob.wait()
+            throw error
+        }
         batcher?.flush(emit)
+        let audioPass = try audioJob.wait()
+        var rows: [Int: [(start: Int, distances: [Float])]] = [:]
+        for (track, list) in windows {
+            rows[track] = list.map { w in
+                (w.start, LearnedSync.distanceRow(.init(start: w.start, embedding: w.embedding), audio: audioPass.embeddings, vshift: vshift))
+            }
+        }
         let audio = SpeechEnergy.perFrame(audioPass.energyColumns, fps: fps, frames: count)
         var s = SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: audio)
         for k in rows.keys { rows[k]!.sort { $0.start < $1.start } }
@@ -114,7 +128,10 @@ struct AudioPass {
     var embeddings: [Float] = []
 
     static func run(path: String, fps: Double, model: SyncNet?, chunk: Int = 160_000) throws -> AudioPass {
-        let reader = try AudioReader(path: path)
+        try run(reader: try AudioReader(path: path), fps: fps, model: model, chunk: chunk)
+    }
+
+    static func run(reader: AudioReader, fps: Double, model: SyncNet?, chunk: Int = 160_000) throws -> AudioPass {
         let stream = MelStream(SpeechEnergy.mel)
         var pass = AudioPass()
         let embedder = model.map { AudioEmbedder(model: $0, fps: fps) }
@@ -147,5 +164,27 @@ enum SpeechEnergy {
             let slice = perColumn[lo..<min(hi, perColumn.count)]
             return slice.reduce(0, +) / Double(slice.count)
         }
+    }
+}
+
+/// A computation on its own thread; `wait()` returns its value or rethrows its error.
+final class BackgroundJob<T>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, Error>?
+
+    init(_ work: @escaping () throws -> T) {
+        nonisolated(unsafe) let work = work
+        let t = Thread { [self] in
+            self.result = Result { try work() }
+            self.done.signal()
+        }
+        t.stackSize = 8 << 20
+        t.start()
+    }
+
+    func wait() throws -> T {
+        done.wait()
+        done.signal()
+        return try result!.get()
     }
 }

@@ -10,8 +10,7 @@ public final class TrackedVideo {
 
     public init(path: String, reader options: VideoReaderOptions = .constantFrameRateAtSource,
                 tracker trackerOptions: FaceTracker.Options = .init()) throws {
-        // Decoding runs one frame ahead of tracking on its own thread (the other core).
-        reader = PrefetchingFrames(try VideoReader(path: path, options: options))
+        reader = try VideoReader(path: path, options: options)
         tracker = try FaceTracker(options: trackerOptions)
     }
 

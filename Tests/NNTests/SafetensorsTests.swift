@@ -97,3 +97,15 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertGreaterThan(parsed, 0)
     }
 }
+
+/// The OpenBLAS fallback fix: only a generic "Prescott" choice is replaced, by what the flags allow.
+final class BLASKernelTests: XCTestCase {
+    func testOnlyTheGenericFallbackIsReplaced() {
+        let avx512: Set<String> = ["sse3", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        XCTAssertEqual(BLASKernel.replacement(chosen: "Prescott", cpuFlags: avx512), "SkylakeX")
+        XCTAssertEqual(BLASKernel.replacement(chosen: "Prescott", cpuFlags: ["sse3", "avx", "avx2", "fma"]), "Haswell")
+        XCTAssertNil(BLASKernel.replacement(chosen: "Prescott", cpuFlags: ["sse3", "avx"]), "no AVX2: nothing better to pick")
+        XCTAssertNil(BLASKernel.replacement(chosen: "Cooperlake", cpuFlags: avx512), "OpenBLAS knew the CPU: its choice stands")
+        XCTAssertNil(BLASKernel.replacement(chosen: "Haswell", cpuFlags: avx512))
+    }
+}
