@@ -192,6 +192,20 @@ struct BatchRunner {
     var printHuman: @Sendable (Data) -> Void
     var json: Bool
 
+    /// A runner for one record type: a worker that died without a record gets one with its failure,
+    /// and records are decoded for the human-readable lines.
+    static func scoring<Track: Codable & Sendable>(_: Track.Type, command: String, workerArguments: [String], batch: BatchOptions,
+                                                   sync: SyncOptions, printHuman: @escaping @Sendable (FileRecord<Track>) -> Void) -> BatchRunner {
+        BatchRunner(command: command, workerArguments: workerArguments, options: batch, crashRecord: { file, failure, elapsed in
+            var r = FileRecord<Track>(file: file, options: sync)
+            r.error = .init(code: failure.code, message: failure.message)
+            r.elapsedS = elapsed
+            return try compactJSON(r)
+        }, printHuman: { data in
+            if let r = try? recordDecoder().decode(FileRecord<Track>.self, from: data) { printHuman(r) }
+        }, json: sync.json)
+    }
+
     func run(inputs: [String]) throws -> Int32 {
         var files = try InputList.expand(inputs)
         if let shard = options.shard { files = shard.select(files) }

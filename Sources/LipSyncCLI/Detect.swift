@@ -31,16 +31,10 @@ struct Detect: ParsableCommand {
         try reportingErrors {
             var forwarded = sync.workerArguments
             if let audio { forwarded += ["--audio", audio] }
-            let options = sync
-            let runner = BatchRunner(command: "detect", workerArguments: forwarded, options: batch, crashRecord: { file, failure, elapsed in
-                var r = FileRecord<SyncDetector.TrackVerdict>(file: file, options: options)
-                r.error = .init(code: failure.code, message: failure.message)
-                r.elapsedS = elapsed
-                return try compactJSON(r)
-            }, printHuman: { data in
-                guard let r = try? recordDecoder().decode(FileRecord<SyncDetector.TrackVerdict>.self, from: data) else { return }
+            let runner = BatchRunner.scoring(SyncDetector.TrackVerdict.self, command: "detect", workerArguments: forwarded, batch: batch,
+                                             sync: sync) { r in
                 if let v = r.verdict { print("\(r.file): \(v.rawValue)") }
-            }, json: sync.json)
+            }
             let code = try runner.run(inputs: inputs)
             if code != 0 { throw ExitCode(code) }
         }

@@ -139,16 +139,9 @@ struct Offset: ParsableCommand {
         try reportingErrors {
             var forwarded = sync.workerArguments + ["--track", track]
             if let audio { forwarded += ["--audio", audio] }
-            let options = sync
-            let runner = BatchRunner(command: "offset", workerArguments: forwarded, options: batch, crashRecord: { file, failure, elapsed in
-                var r = FileRecord<TrackOffset>(file: file, options: options)
-                r.error = .init(code: failure.code, message: failure.message)
-                r.elapsedS = elapsed
-                return try compactJSON(r)
-            }, printHuman: { data in
-                guard let r = try? recordDecoder().decode(FileRecord<TrackOffset>.self, from: data) else { return }
+            let runner = BatchRunner.scoring(TrackOffset.self, command: "offset", workerArguments: forwarded, batch: batch, sync: sync) { r in
                 for line in Self.lines(r.tracks) { print("\(r.file): \(line)") }
-            }, json: sync.json)
+            }
             let code = try runner.run(inputs: inputs)
             if code != 0 { throw ExitCode(code) }
         }

@@ -24,7 +24,7 @@ public enum SyncPlot {
             let top = header + row * rowH + margin.top
             // Left: distance against shift.
             let shifts = t.distCurve.indices.map { Double($0 - t.distCurve.count / 2) }
-            var left = Chart(x: margin.left, y: top, width: panelW, height: panelH,
+            let left = Chart(x: margin.left, y: top, width: panelW, height: panelH,
                              xRange: (shifts.first ?? -1)...(shifts.last ?? 1), yRange: Chart.range(t.distCurve))
             left.drawFrame(into: &img, xLabel: "audio shift (frames; + = audio late)", yLabel: "distance")
             left.vertical(0, into: &img, color: zero)
@@ -36,7 +36,7 @@ public enum SyncPlot {
             // Right: framewise confidence against time.
             let times = t.framewiseConfidence.indices.map { Double(t.startFrame + $0) / fps }
             let lo = Double(t.startFrame) / fps, hi = max(lo + 1 / fps, Double(t.endFrame) / fps)
-            var right = Chart(x: 2 * margin.left + margin.right + panelW, y: top, width: panelW, height: panelH,
+            let right = Chart(x: 2 * margin.left + margin.right + panelW, y: top, width: panelW, height: panelH,
                               xRange: lo...hi, yRange: Chart.range(t.framewiseConfidence + [0]))
             right.drawFrame(into: &img, xLabel: "time (s)", yLabel: "framewise confidence")
             right.horizontal(0, into: &img, color: zero)
