@@ -179,7 +179,7 @@ func compactJSON<T: Encodable>(_ value: T) throws -> Data {
 }
 
 /// Runs one command over many files with worker processes, writes records, prints progress and
-/// the summary, and returns the batch's exit code (docs/cli.md): 0, 20 if any file failed, 21 if
+/// the summary, and exits with the batch's code (docs/cli.md): 0, 20 if any file failed, 21 if
 /// none failed but some detect verdict is not in-sync.
 struct BatchRunner {
     /// The subcommand and the options every worker gets after the file name.
@@ -206,7 +206,8 @@ struct BatchRunner {
         }, json: sync.json)
     }
 
-    func run(inputs: [String]) throws -> Int32 {
+    /// Scores every input; ends with the batch's exit code (thrown as `ExitCode` when not 0).
+    func run(inputs: [String]) throws {
         var files = try InputList.expand(inputs)
         if let shard = options.shard { files = shard.select(files) }
         guard !files.isEmpty else { throw CLIError(description: "\(inputs.joined(separator: " ")): no media files found", exitCode: 66) }
@@ -255,9 +256,8 @@ struct BatchRunner {
         progress.finish()
         let summary = state.summary(command: command)
         if !options.quiet || state.failed > 0 { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
-        if state.failed > 0 { return 20 }
-        if state.flagged > 0 { return 21 }
-        return 0
+        if state.failed > 0 { throw ExitCode(20) }
+        if state.flagged > 0 { throw ExitCode(21) }
     }
 
     /// One worker process on one file: its stdout record (if it wrote one), and its failure as the

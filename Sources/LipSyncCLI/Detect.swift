@@ -31,12 +31,10 @@ struct Detect: ParsableCommand {
         try reportingErrors {
             var forwarded = sync.workerArguments
             if let audio { forwarded += ["--audio", audio] }
-            let runner = BatchRunner.scoring(SyncDetector.TrackVerdict.self, command: "detect", workerArguments: forwarded, batch: batch,
+            try BatchRunner.scoring(SyncDetector.TrackVerdict.self, command: "detect", workerArguments: forwarded, batch: batch,
                                              sync: sync) { r in
                 if let v = r.verdict { print("\(r.file): \(v.rawValue)") }
-            }
-            let code = try runner.run(inputs: inputs)
-            if code != 0 { throw ExitCode(code) }
+            }.run(inputs: inputs)
         }
     }
 

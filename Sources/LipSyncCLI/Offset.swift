@@ -139,11 +139,9 @@ struct Offset: ParsableCommand {
         try reportingErrors {
             var forwarded = sync.workerArguments + ["--track", track]
             if let audio { forwarded += ["--audio", audio] }
-            let runner = BatchRunner.scoring(TrackOffset.self, command: "offset", workerArguments: forwarded, batch: batch, sync: sync) { r in
+            try BatchRunner.scoring(TrackOffset.self, command: "offset", workerArguments: forwarded, batch: batch, sync: sync) { r in
                 for line in Self.lines(r.tracks) { print("\(r.file): \(line)") }
-            }
-            let code = try runner.run(inputs: inputs)
-            if code != 0 { throw ExitCode(code) }
+            }.run(inputs: inputs)
         }
     }
 
