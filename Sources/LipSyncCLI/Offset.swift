@@ -49,7 +49,7 @@ struct SyncOptions: ParsableArguments {
         let s = try SyncSignals.gather(video: video, audioPath: audio, model: try loadModel(), vshift: vshift, progress: { n in
             progress.frames(n, of: expectedFrames, file: video)
         }, faces: faces)
-        progress.frames(s.frameCount, of: expectedFrames ?? s.frameCount, file: video, force: true)
+        progress.frames(s.frameCount, of: s.frameCount, file: video, force: true)
         progress.finish()
         if !s.damage.isEmpty {
             progress.note("lipsync: warning: \(video): the video stream is damaged: \(s.damage.summary); decoding went on past it")
