@@ -43,8 +43,6 @@ struct Shard: ExpressibleByArgument, Equatable {
 
     init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
 
-    static var defaultCompletionKind: CompletionKind { .default }
-
     /// Round-robin over the sorted list: balanced, and a file's shard depends only on the list.
     func select(_ sorted: [String]) -> [String] {
         sorted.enumerated().filter { $0.offset % count == index }.map(\.element)
@@ -163,6 +161,12 @@ struct RecordHeader: Decodable {
     var fileMtime: Double?
     var verdict: String?
     var error: Failure?
+
+    /// The file facts the record was made from, if it carries them.
+    var stamp: FileStamp? {
+        guard let fileSize, let fileMtime else { return nil }
+        return FileStamp(size: fileSize, mtime: fileMtime)
+    }
 }
 
 func recordDecoder() -> JSONDecoder {
@@ -215,7 +219,7 @@ struct BatchRunner {
         var todo = files
         if let sink, options.resume {
             todo = files.filter { f in
-                guard let have = sink.done[f], let now = FileStamp(path: f) else { return true }
+                guard let have = sink.headers[f]?.stamp, let now = FileStamp(path: f) else { return true }
                 return have != now
             }
         }
@@ -230,7 +234,7 @@ struct BatchRunner {
             let pending = Set(todo)
             for f in files where !pending.contains(f) { if let h = sink.headers[f] { state.count(earlier: h) } }
         }
-        let exe = Executable.path
+        let exe = ModelLocator.executable.path
         let (command, workerArguments, crashRecord, printHuman, json) = (command, workerArguments, crashRecord, printHuman, json)
         let echoHuman = sink == nil || !options.quiet
         let run = { @Sendable (worker: Int) in
@@ -238,10 +242,12 @@ struct BatchRunner {
                 let started = Date()
                 let result = Self.score(exe: exe, arguments: [command, file] + workerArguments + ["--json", "--worker"]) { done, total in state.update(worker: worker, index: index, done: done, total: total) }
                 var line = result.record
-                if line == nil || (try? recordDecoder().decode(RecordHeader.self, from: line!)) == nil {
+                var header = line.flatMap { try? recordDecoder().decode(RecordHeader.self, from: $0) }
+                if header == nil {
                     line = try? crashRecord(file, result.failure, Date().timeIntervalSince(started))
+                    header = line.flatMap { try? recordDecoder().decode(RecordHeader.self, from: $0) }
                 }
-                state.finish(worker: worker, index: index, record: line ?? Data(), sink: sink, echo: { data in
+                state.finish(worker: worker, index: index, record: line ?? Data(), header: header, sink: sink, echo: { data in
                     if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) } else if echoHuman { printHuman(data) }
                 })
             }
@@ -368,8 +374,7 @@ final class BatchState: @unchecked Sendable {
         }
     }
 
-    func finish(worker: Int, index: Int, record: Data, sink: RecordSink?, echo: (Data) -> Void) {
-        let header = try? recordDecoder().decode(RecordHeader.self, from: record)
+    func finish(worker: Int, index: Int, record: Data, header: RecordHeader?, sink: RecordSink?, echo: (Data) -> Void) {
         lock.withLock {
             current[worker] = nil
             finished += 1
@@ -430,7 +435,7 @@ final class BatchState: @unchecked Sendable {
 final class RecordSink: @unchecked Sendable {
     let path: String
     private let handle: FileHandle
-    private(set) var done: [String: FileStamp] = [:]
+    /// The last record of each file already in the output (resume).
     private(set) var headers: [String: RecordHeader] = [:]
 
     init(path: String, resume: Bool) throws {
@@ -444,8 +449,7 @@ final class RecordSink: @unchecked Sendable {
             let complete = data.lastIndex(of: 10).map { data.index(after: $0) } ?? data.startIndex
             let decoder = recordDecoder()
             for line in data[..<complete].split(separator: 10) {
-                guard let h = try? decoder.decode(RecordHeader.self, from: Data(line)), let size = h.fileSize, let mtime = h.fileMtime else { continue }
-                done[h.file] = FileStamp(size: size, mtime: mtime)
+                guard let h = try? decoder.decode(RecordHeader.self, from: Data(line)), h.stamp != nil else { continue }
                 headers[h.file] = h
             }
             if complete < data.endIndex { truncate(path, off_t(complete)) }
@@ -504,10 +508,4 @@ final class LockedBox<T>: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
-}
-
-/// This process's own executable, for the batch's workers (a PATH lookup or a relative argv[0]
-/// would not find it from another directory).
-enum Executable {
-    static var path: String { ModelLocator.executable.path }
 }

@@ -26,7 +26,6 @@ public enum VisionError: Error, CustomStringConvertible {
     }
 }
 
-/// Where the shipped weights live: $LIPSYNC_MODELS, else Models/ beside the executable's package.
 /// Where the shipped weights are found, first match wins: `$LIPSYNC_MODELS`; an installed layout,
 /// `PREFIX/share/lipsync/models` beside `PREFIX/bin/lipsync` (`make install`); a `Models/` folder in
 /// or above the executable's directory (a build inside the checkout); the checkout the binary was
