@@ -7,7 +7,8 @@ import Vision
 /// Paints one face in one frame and puts it back so the seam does not show: the aligned crop
 /// goes through the painter, the painted lower half is colour-matched to the original across the
 /// mask's band, and is blended back through the inverse similarity transform with a feathered
-/// mouth-and-jaw mask. Only pixels under the mask change.
+/// mouth-and-jaw mask, keeping the frame's own fine detail wherever the painting agrees with the
+/// original (`FaceCrop.paste(_:mask:into:_:original:)`). Only pixels under the mask change.
 public final class Compositor {
     public let painter: MouthPainter
     public static let feather = 8
@@ -97,7 +98,7 @@ public final class Compositor {
         pasted.pixels.replaceSubrange((MouthPainter.paintTop * row)..<(s * row), with: source.pixels[(MouthPainter.paintTop * row)..<(s * row)])
         let m = Self.mask(landmarks: landmarks, transform: t)
         Self.matchColour(&pasted, to: original, mask: m)
-        FaceCrop.paste(pasted, mask: m, into: &image, t)
+        FaceCrop.paste(pasted, mask: m, into: &image, t, original: original)
     }
 
     /// Paints `landmarks`' face in `image` in place; returns the painted crop for inspection.
@@ -107,7 +108,7 @@ public final class Compositor {
         var painted = paint(crop: crop, reference: reference, mel: window)
         let m = Self.mask(landmarks: landmarks, transform: t)
         Self.matchColour(&painted, to: crop, mask: m)
-        FaceCrop.paste(painted, mask: m, into: &image, t)
+        FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
         return painted
     }
 }
@@ -164,6 +165,9 @@ public final class MouthDubber {
         case copied
         /// Baseline (ii): the segment's reference lower half pasted: a static mouth.
         case reference
+        /// The frame's own lower half through crop, colour match and paste: what the pipeline
+        /// costs with a perfect painter, so the ceiling of every measure the painter is scored on.
+        case pipeline
     }
 
     /// A rendered frame and the face that was (or, for `copied`, would have been) painted.
@@ -201,6 +205,8 @@ public final class MouthDubber {
             break
         case .reference:
             compositor.pasteLowerHalf(of: reference!, onto: &image, landmarks: face.landmarks)
+        case .pipeline:
+            compositor.pasteLowerHalf(of: Compositor.crop(image, landmarks: face.landmarks).crop, onto: &image, landmarks: face.landmarks)
         }
         lastPainted = f.frame
         painted += 1

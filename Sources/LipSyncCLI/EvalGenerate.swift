@@ -11,7 +11,7 @@ struct EvalGenerate: ParsableCommand {
         commandName: "generate",
         abstract: "Measure the generator on held-out clips beside two baselines: the input copied, and the reference mouth pasted.",
         discussion: """
-        For every clip (files, or the media files directly under each directory; clips the split file marks `train` are refused), three renderings are measured: `generated` (the generator), `copied` (the input unchanged: perfect pixels, lips that ignore the new audio) and `reference` (the reference frame's lower half pasted: a static mouth).
+        For every clip (files, or the media files directly under each directory; clips the split file marks `train` are refused), four renderings are measured: `generated` (the generator), `copied` (the input unchanged: perfect pixels, lips that ignore the new audio), `reference` (the reference frame's lower half pasted: a static mouth) and `pipeline` (each frame's own lower half cropped, colour-matched and pasted back: what the crop and paste cost on their own, the ceiling for any painter). --renderings picks some of them.
 
         Every rendering is measured as delivered: encoded as `lipsync generate` encodes (H.264, CRF 18) and decoded back. With the clip's own audio: PSNR and SSIM in the mouth-and-jaw region of the aligned face crop, and LMD (the 40 FaceMesh lip points of the rendering, tracked afresh, against the real ones, in % of the inter-ocular distance). Dubbed with the next clip's speech (same dataset): the learned `offset` of the rendering (re-encoded with that speech) must read 0 ± 1 frames, and its confidence is divided by the real clip's with its own audio (the LSE-C idea). Both: flicker (frame-to-frame change in the region) and jitter (second differences of the lip points), sharpness (variance of the Laplacian) and seam energy (gradient energy where the mask fades), each divided by the real video's. The Fréchet distance compares the dubbed renderings' 5-frame mouth windows with the real frames' in the embedding of the pixel-only sync expert (Models/sync_pixels.safetensors): a named feature space, not FID. Detection resistance: for each rendering a fresh classifier (the quality critic's architecture, new weights) learns real against rendered mouths on the even-numbered clips and is tested on the odd-numbered ones; accuracy, precision, recall and F1 (positive: rendered).
 
@@ -26,7 +26,17 @@ struct EvalGenerate: ParsableCommand {
     @Option(help: "Evaluate at most this many clips per dataset (0: all).") var limit = 0
     @Option(help: "Training steps of each real-vs-rendered classifier.") var detectorSteps = 400
     @Option(help: "Render at most this many seconds of each clip (0: all; for quick checks).") var maxSeconds: Double = 0
+    @Option(help: "Comma-separated renderings to measure: generated, copied, reference, pipeline.") var renderings = "generated,copied,reference,pipeline"
     @Flag(help: "Print the table as JSON.") var json = false
+
+    func chosenRenderings() throws -> [MouthDubber.Rendering] {
+        try renderings.split(separator: ",").map { name in
+            guard let r = MouthDubber.Rendering(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown rendering '\(name)': expected generated, copied, reference or pipeline")
+            }
+            return r
+        }
+    }
 
     struct Dub: Codable {
         var clip: String, dataset: String, speech: String, method: String
@@ -46,6 +56,7 @@ struct EvalGenerate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let chosen = try chosenRenderings()
             let painter = try MouthPainter(contentsOf: try model ?? ModelLocator.url("generator.safetensors").path)
             let sync = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
             let roles = FileManager.default.fileExists(atPath: split) ? try DataSplit(path: split) : nil
@@ -79,7 +90,7 @@ struct EvalGenerate: ParsableCommand {
                 let sameSet = files.filter { SyncEvaluation.dataset(of: $0) == dataset }
                 let speech = sameSet.count > 1 ? sameSet[(sameSet.firstIndex(of: clip)! + 1) % sameSet.count] : clip
                 let real = SyncSignals.gatherLongest(try SyncSignals.gather(video: clip, model: sync))
-                for rendering in MouthDubber.Rendering.allCases {
+                for rendering in chosen {
                     var own = try GenerationEvaluation.render(video: clip, speech: clip, painter: painter, rendering: rendering,
                                                               frames: try frames(of: clip, fps: fps))
                     guard own.faces.contains(where: { $0 != nil }) else { continue }
@@ -87,7 +98,7 @@ struct EvalGenerate: ParsableCommand {
                     own.frames = try Self.delivered(own.frames, fps: fps, audio: clip, file: tmp.appendingPathComponent("own.mp4").path)
                     measures.append(try GenerationEvaluation.measure(clip: clip, speech: clip, rendering: rendering, output: own.frames, real: own.real,
                                                                      landmarks: own.landmarks, ownAudio: true))
-                    if rendering == .copied {
+                    if rendering == .copied || (rendering == chosen[0] && !chosen.contains(.copied)) {
                         embeddings[dataset, default: [:]]["real", default: []] += expert.visualEmbeddings(of: own.mouthWindows(real: true))
                         crops.append((i, "real", own.mouthCrops(real: true)))
                     }

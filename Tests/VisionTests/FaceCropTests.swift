@@ -49,5 +49,15 @@ final class FaceCropTests: XCTestCase {
         XCTAssertLessThan(dark[Int(m.x), Int(m.y)].r, 20)
         let eye = FaceCrop.stablePoints(lm.points)[0]
         XCTAssertEqual(dark[Int(eye.x), Int(eye.y)].r, original[Int(eye.x), Int(eye.y)].r)
+        // Detail-preserving paste: an unchanged crop gives the frame back exactly (the round trip's
+        // blur is undone), a repainted one still shows the painting, without the old detail.
+        var kept = original
+        let originalCrop = FaceCrop.crop(original, t, size: size)
+        FaceCrop.paste(originalCrop, mask: mask, into: &kept, t, original: originalCrop)
+        XCTAssertEqual(kept.pixels, original.pixels)
+        var repainted = original
+        FaceCrop.paste(RGBImage(width: size, height: size), mask: mask, into: &repainted, t, original: originalCrop)
+        XCTAssertLessThan(repainted[Int(m.x), Int(m.y)].r, 20)
+        XCTAssertEqual(repainted[Int(eye.x), Int(eye.y)].r, original[Int(eye.x), Int(eye.y)].r)
     }
 }
