@@ -135,6 +135,7 @@ struct FileRecord<Track: Codable & Sendable>: Codable, Sendable {
     /// detect only.
     var verdict: SyncVerdict?
     var speechFraction: Double?
+    var speakingTrack: Int?
     var generatedBy: String?
     var damage: DecodeDamage?
     var error: Failure?

@@ -91,10 +91,11 @@ struct EvalSync: ParsableCommand {
                 }
             }
             func pct(_ x: Double?) -> String { x.map { String(format: "%5.1f%%", 100 * $0) } ?? "    - " }
-            print("\ndetection as `detect` calls it (P < 0.5 where calibrated, else confidence < \(threshold)): false alarms (matched), swapped caught, in-sync read as offset; matched 5th pct")
+            let d = SyncDetector()
+            print("\ndetection as `detect` calls it (where calibrated: mismatched below P \(d.mismatchProbability), uncertain below \(d.trustedProbability); else mismatched below confidence \(threshold)): false alarms (matched called mismatched), matched called uncertain, swapped caught (called mismatched), swapped called uncertain, in-sync read as offset; matched 5th pct")
             for r in rows {
                 let name = r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0)
-                print("\(name)  \(pct(r.falseAlarmRate))  \(pct(r.swappedCaughtRate))  \(pct(r.inSyncReadAsOffsetRate))  "
+                print("\(name)  \(pct(r.falseAlarmRate))  \(pct(r.matchedUncertainRate))  \(pct(r.swappedCaughtRate))  \(pct(r.swappedUncertainRate))  \(pct(r.inSyncReadAsOffsetRate))  "
                       + (r.matchedConfidenceP5.map { String(format: "%.3f", $0) } ?? "-"))
             }
         }

@@ -185,8 +185,11 @@ struct Offset: ParsableCommand {
             let ms = abs(r.audioDelayMs), frames = abs(r.audioDelayFrames)
             let what = r.audioDelayFrames == 0 ? "in sync" :
                 String(format: "audio %@ by %.0f ms (%d frame%@)", r.audioDelayFrames > 0 ? "late" : "early", ms, frames, frames == 1 ? "" : "s")
-            return String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame, what,
-                          r.confidence, r.method.rawValue)
+            var line = String(format: "track %d  frames %d-%d  %@  confidence %.2f  [%@]", r.track, r.startFrame, r.endFrame,
+                              r.unreliable == nil ? what : "best guess " + what, r.confidence, r.method.rawValue)
+            // A weak reading is not stated as fact.
+            if let why = r.unreliable { line += "  unreliable: \(why)" }
+            return line
         }
     }
 }

@@ -7,6 +7,11 @@ public enum SyncVerdict: String, Codable, Sendable, CaseIterable {
     case mismatched
     case noFace = "no-face"
     case noSpeech = "no-speech"
+    /// The reading is too weak to call either way: neither an offset nor a mismatch is stated as fact.
+    case uncertain
+    /// This face's mouth does not move with the speech while another face's does, or barely moves at
+    /// all: it is not the speaker (a listener, a photograph, a voice-over), which is not a mismatch.
+    case notSpeaking = "not-speaking"
 
     /// Process exit status, so scripts can gate on the verdict (docs/cli.md).
     public var exitCode: Int32 {
@@ -16,8 +21,15 @@ public enum SyncVerdict: String, Codable, Sendable, CaseIterable {
         case .mismatched: return 11
         case .noFace: return 12
         case .noSpeech: return 13
+        case .uncertain: return 14
+        case .notSpeaking: return 15
         }
     }
+}
+
+/// How far a reading says the speech belongs to the face.
+public enum SpeechMatch: Sendable {
+    case matched, uncertain, mismatched
 }
 
 /// Decision rules over offset search, with thresholds calibrated on held-out data (docs/sync.md).
@@ -37,19 +49,53 @@ public struct SyncDetector: Sendable {
         }
     }
     /// Below this calibrated probability (`TrackOffset.syncProbability`) the speech is judged not to
-    /// belong to the face; readings without a calibration fall back to the confidence threshold.
-    public var mismatchProbability = 0.5
+    /// belong to the face: the 5th percentile of matched pairs on the calibration's own fitting set
+    /// (GRID s4 under the s1-only model, an identity that model never saw; docs/sync.md), so 5 % false
+    /// alarms on a new face there. The map is flat on new faces (P 0.34-0.69 there, matched and
+    /// swapped alike), so odds of 3 to 1 against (0.25) were never reached. Readings without a
+    /// calibration fall back to the confidence threshold.
+    public var mismatchProbability = 0.40
+    /// At or above this probability the reading is trusted (in-sync or offset); between the two it is
+    /// `uncertain`: a detector that guesses there is wrong as often as it is right.
+    public var trustedProbability = 0.5
+    /// A track whose mouth moves less than this (`TrackOffset.mouthActivity`: the 10th-90th percentile
+    /// range of the inner-lip gap, in inter-ocular distances) is not speaking. A closed, still mouth
+    /// reads under 0.01 (landmark noise); GRID speakers 0.035-0.3 (median 0.08), CREMA-D 0.18-0.23, and a
+    /// speaker at 180 x 144, heavily compressed, 0.018: the landmarks see less of a small mouth.
+    public var speakingActivity = 0.01
 
     /// The mismatch rule: the calibrated probability where the method has a calibration, else
     /// syncnet_python's confidence against the method's threshold.
-    public func isMismatched(_ o: TrackOffset) -> Bool {
-        isMismatched(probability: o.syncProbability, confidence: o.confidence, threshold: mismatchConfidence(for: o.method))
+    public func isMismatched(_ o: TrackOffset) -> Bool { match(o) == .mismatched }
+
+    public func match(_ o: TrackOffset) -> SpeechMatch {
+        match(probability: o.syncProbability, confidence: o.confidence, threshold: mismatchConfidence(for: o.method))
     }
 
-    /// The same rule with the confidence threshold given (`eval sync --threshold`).
+    /// The same rule with the confidence threshold given (`eval sync --threshold`). Without a
+    /// calibration (the correlation method) there is no uncertain band.
+    public func match(probability: Double?, confidence: Double, threshold: Double) -> SpeechMatch {
+        if let p = probability { return p < mismatchProbability ? .mismatched : (p < trustedProbability ? .uncertain : .matched) }
+        return confidence < threshold ? .mismatched : .matched
+    }
+
     public func isMismatched(probability: Double?, confidence: Double, threshold: Double) -> Bool {
-        if let p = probability { return p < mismatchProbability }
-        return confidence < threshold
+        match(probability: probability, confidence: confidence, threshold: threshold) == .mismatched
+    }
+
+    /// Why a reading should not be stated as fact, or nil when it can be: what `offset` prints as
+    /// "unreliable: …" and `detect` turns into `uncertain` or `not-speaking`.
+    public func unreliability(of o: TrackOffset) -> String? {
+        if let a = o.mouthActivity, a < speakingActivity {
+            return String(format: "the mouth barely moves (activity %.3f, below %.2f)", a, speakingActivity)
+        }
+        if let p = o.syncProbability, p < trustedProbability {
+            return String(format: "P(speech belongs to this face) %.2f is below %.2f", p, trustedProbability)
+        }
+        if o.syncProbability == nil, o.confidence < mismatchConfidence(for: o.method) {
+            return String(format: "confidence %.2f is below %.2f", o.confidence, mismatchConfidence(for: o.method))
+        }
+        return nil
     }
 
     /// A best shift at least this large (frames) is reported as an offset.
@@ -69,6 +115,8 @@ public struct SyncDetector: Sendable {
         public var verdict: SyncVerdict
         public var speechFraction: Double
         public var tracks: [TrackVerdict]
+        /// The track judged to be the one speaking (it gives the overall verdict), if any.
+        public var speakingTrack: Int?
         public var method: String
         /// LipSync's provenance mark, when the file carries one (set by the caller that probed it).
         public var generatedBy: String?
@@ -93,22 +141,49 @@ public struct SyncDetector: Sendable {
     public func judge(_ signals: SyncSignals, vshift: Int) -> Report {
         let speech = Self.speechFraction(signals.audio)
         let offsets = signals.offsets(vshift: vshift)
-        let tracks = offsets.map { o -> TrackVerdict in
-            let v: SyncVerdict = isMismatched(o) ? .mismatched
-                : (abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync)
-            return TrackVerdict(track: o.track, verdict: v, offset: o)
+        let method = Set(offsets.map(\.method.rawValue)).sorted().joined(separator: "+")
+        guard !offsets.isEmpty else { return Report(verdict: .noFace, speechFraction: speech, tracks: [], method: method) }
+        guard speech >= minimumSpeechFraction else {
+            return Report(verdict: .noSpeech, speechFraction: speech,
+                          tracks: offsets.map { TrackVerdict(track: $0.track, verdict: .noSpeech, offset: $0) }, method: method)
         }
-        let overall: SyncVerdict
-        if tracks.isEmpty {
-            overall = .noFace
-        } else if speech < minimumSpeechFraction {
-            overall = .noSpeech
-        } else {
-            // The longest track speaks for the video.
-            overall = tracks.max { ($0.offset.endFrame - $0.offset.startFrame) < ($1.offset.endFrame - $1.offset.startFrame) }!.verdict
+        let (tracks, speaker) = Self.speaker(among: offsets.map { TrackVerdict(track: $0.track, verdict: verdict(of: $0), offset: $0) })
+        return Report(verdict: speaker?.verdict ?? .notSpeaking, speechFraction: speech, tracks: tracks,
+                      speakingTrack: speaker?.track, method: method)
+    }
+
+    /// Which face says the speech. A face whose reading fails (mismatched or uncertain) while another
+    /// face on screen for at least half its frames follows the speech is a listener: not-speaking,
+    /// not a mismatch. The speaker is the most probable reader of the speech among the rest (the
+    /// longer track on ties); none when no face may be speaking.
+    public static func speaker(among judged: [TrackVerdict]) -> (tracks: [TrackVerdict], speaker: TrackVerdict?) {
+        var tracks = judged
+        let speakers = tracks.filter { $0.verdict == .inSync || $0.verdict == .offset }
+        for k in tracks.indices where tracks[k].verdict == .mismatched || tracks[k].verdict == .uncertain {
+            if speakers.contains(where: { overlap(tracks[k].offset, $0.offset) >= 0.5 }) { tracks[k].verdict = .notSpeaking }
         }
-        return Report(verdict: overall, speechFraction: speech,
-                      tracks: speech < minimumSpeechFraction ? tracks.map { TrackVerdict(track: $0.track, verdict: .noSpeech, offset: $0.offset) } : tracks,
-                      method: Set(offsets.map(\.method.rawValue)).sorted().joined(separator: "+"))
+        func length(_ t: TrackVerdict) -> Int { t.offset.endFrame - t.offset.startFrame }
+        let speaker = tracks.filter { $0.verdict != .notSpeaking }.max { a, b in
+            let pa = a.offset.syncProbability ?? a.offset.confidence, pb = b.offset.syncProbability ?? b.offset.confidence
+            return pa != pb ? pa < pb : length(a) < length(b)
+        }
+        return (tracks, speaker)
+    }
+
+    /// One track on its own: not speaking when its mouth barely moves, then mismatched, uncertain,
+    /// offset or in sync by its reading.
+    public func verdict(of o: TrackOffset) -> SyncVerdict {
+        if let a = o.mouthActivity, a < speakingActivity { return .notSpeaking }
+        switch match(o) {
+        case .mismatched: return .mismatched
+        case .uncertain: return .uncertain
+        case .matched: return abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync
+        }
+    }
+
+    /// The share of `a`'s frames that `b` also spans.
+    static func overlap(_ a: TrackOffset, _ b: TrackOffset) -> Double {
+        let shared = min(a.endFrame, b.endFrame) - max(a.startFrame, b.startFrame) + 1
+        return Double(max(0, shared)) / Double(max(1, a.endFrame - a.startFrame + 1))
     }
 }

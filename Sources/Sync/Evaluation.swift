@@ -55,6 +55,11 @@ public enum SyncEvaluation {
             SyncDetector().isMismatched(probability: syncProbability, confidence: confidence, threshold: threshold)
         }
 
+        /// Called neither matched nor mismatched (`detect`'s `uncertain`).
+        public func calledUncertain(threshold: Double) -> Bool {
+            SyncDetector().match(probability: syncProbability, confidence: confidence, threshold: threshold) == .uncertain
+        }
+
         /// The statistics a detector could threshold, by name (`eval sync` compares their AUCs).
         public var statistics: [String: Double] {
             var s = ["confidence": confidence, "robust_confidence": robustConfidence, "dip_sharpness": dipSharpness]
@@ -77,6 +82,9 @@ public enum SyncEvaluation {
         public var falseAlarmRate: Double?
         public var swappedCaughtRate: Double?
         public var inSyncReadAsOffsetRate: Double?
+        /// Matched and swapped pairs called `uncertain` (neither way).
+        public var matchedUncertainRate: Double?
+        public var swappedUncertainRate: Double?
         /// 5th percentile of matched confidences: the threshold with 5 % false alarms on this row.
         public var matchedConfidenceP5: Double?
         /// AUC of each statistic of `PairScore.statistics`.
@@ -198,6 +206,8 @@ public enum SyncEvaluation {
                        falseAlarmRate: rate(p.filter(\.matched)) { $0.calledMismatched(threshold: threshold) },
                        swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.calledMismatched(threshold: threshold) },
                        inSyncReadAsOffsetRate: rate(r.filter { $0.shift == 0 }) { abs($0.predicted) >= 2 },
+                       matchedUncertainRate: rate(p.filter(\.matched)) { $0.calledUncertain(threshold: threshold) },
+                       swappedUncertainRate: rate(p.filter { !$0.matched }) { $0.calledUncertain(threshold: threshold) },
                        matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05),
                        aucByStatistic: Dictionary(uniqueKeysWithValues: Set(p.flatMap(\.statistics.keys)).compactMap { k in auc(p, statistic: k).map { (k, $0) } }))
         }

@@ -31,6 +31,11 @@ public struct TrackOffset: Codable, Sendable, Equatable {
     public var windowAgreement: Double?
     /// The calibrated probability that the speech belongs to this face (`SyncCalibration`).
     public var syncProbability: Double?
+    /// How much the mouth moves over the track: the 10th-90th percentile range of the inner-lip gap,
+    /// in inter-ocular distances (scale-free; a still mouth ~0.01, speech 0.1 and more).
+    public var mouthActivity: Double?
+    /// Why this reading should not be stated as fact (`SyncDetector.unreliability`), or nil.
+    public var unreliable: String?
 
     /// Fills the scale-free readings from the curve (and, for the learned method, the windows' rows).
     mutating func describeCurve(rows: [[Float]]? = nil, fps: Double) {

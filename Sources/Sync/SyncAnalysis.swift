@@ -111,13 +111,25 @@ public struct SyncSignals: Sendable {
         mouth.keys.sorted().compactMap { id in
             guard let (frames, full) = mouthOnGrid(track: id),
                   Double(full.filter { !$0.isNaN }.count) >= minimumSeconds * fps else { return nil }
+            var o: TrackOffset
             if let r = learnedRows[id], r.count >= Self.minimumLearnedWindows, vshift <= learnedVShift {
                 let cut = learnedVShift - vshift
                 let rows = r.map { (start: $0.start, distances: Array($0.distances[cut..<($0.distances.count - cut)])) }
-                return LearnedSync.estimate(track: id, frames: frames, rows: rows, fps: fps, vshift: vshift)
+                o = LearnedSync.estimate(track: id, frames: frames, rows: rows, fps: fps, vshift: vshift)
+            } else {
+                o = CorrelationOffset.estimate(track: id, frames: frames, mouth: full, audio: audio, fps: fps, vshift: vshift)
             }
-            return CorrelationOffset.estimate(track: id, frames: frames, mouth: full, audio: audio, fps: fps, vshift: vshift)
+            o.mouthActivity = Self.activity(full.filter { !$0.isNaN })
+            o.unreliable = SyncDetector().unreliability(of: o)
+            return o
         }
+    }
+
+    /// The 10th-90th percentile range of a track's mouth openings.
+    static func activity(_ opening: [Double]) -> Double? {
+        guard opening.count >= 2 else { return nil }
+        let s = opening.sorted()
+        return s[Int(0.9 * Double(s.count - 1))] - s[Int(0.1 * Double(s.count - 1))]
     }
 }
 
