@@ -15,9 +15,50 @@ public final class Compositor {
     private let face = Tensor(shape: [1, 6, MouthPainter.size, MouthPainter.size])
     private let mel = Tensor(shape: [1, 1, 80, 16])
 
+    /// Sharpen the painted mouth towards the frame's own level of detail (`matchDetail`).
+    public var restoresDetail = true
+
     public init(painter: MouthPainter) {
         self.painter = painter
         painter.setMode(.inference)
+    }
+
+    /// An L1-trained painter averages what it is unsure of, so its mouth is softer than the face it
+    /// goes into. This restores the frame's own level of detail: an unsharp mask (3 x 3 binomial blur)
+    /// on the painted pixels under the mask, with the amount chosen so that the variance of the
+    /// Laplacian there approaches the original crop's (the real mouth of this very frame, so this
+    /// video's sharpness, not a fixed one), at most doubling the detail.
+    public static func matchDetail(_ painted: inout RGBImage, to original: RGBImage, mask: [Float]) {
+        let s = painted.width
+        func grey(_ img: RGBImage) -> [Float] {
+            (0..<(s * s)).map { i in 0.299 * Float(img.pixels[3 * i]) + 0.587 * Float(img.pixels[3 * i + 1]) + 0.114 * Float(img.pixels[3 * i + 2]) }
+        }
+        func laplacianVariance(_ g: [Float]) -> Float {
+            var sum: Float = 0, sq: Float = 0, n: Float = 0
+            for y in 1..<(s - 1) {
+                for x in 1..<(s - 1) where mask[y * s + x] > 0.5 {
+                    let k = y * s + x, l = g[k - 1] + g[k + 1] + g[k - s] + g[k + s] - 4 * g[k]
+                    sum += l; sq += l * l; n += 1
+                }
+            }
+            return n > 1 ? (sq - sum * sum / n) / (n - 1) : 0
+        }
+        let painedVariance = laplacianVariance(grey(painted)), target = laplacianVariance(grey(original))
+        guard painedVariance > 1e-3, target > painedVariance else { return }
+        // The Laplacian's variance grows about as (1 + amount)^2 under an unsharp mask.
+        let amount = min(1, (target / painedVariance).squareRoot() - 1)
+        let source = painted.pixels
+        for y in 1..<(s - 1) {
+            for x in 1..<(s - 1) where mask[y * s + x] > 0 {
+                for c in 0..<3 {
+                    func at(_ xx: Int, _ yy: Int) -> Float { Float(source[(yy * s + xx) * 3 + c]) }
+                    let blurred = (4 * at(x, y) + 2 * (at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1))
+                                   + at(x - 1, y - 1) + at(x + 1, y - 1) + at(x - 1, y + 1) + at(x + 1, y + 1)) / 16
+                    let v = at(x, y) + amount * (at(x, y) - blurred)
+                    painted.pixels[(y * s + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+                }
+            }
+        }
     }
 
     /// The aligned crop a frame's face gives (also the reference crop's source).
@@ -107,6 +148,7 @@ public final class Compositor {
         let (crop, t) = Self.crop(image, landmarks: landmarks)
         var painted = paint(crop: crop, reference: reference, mel: window)
         let m = Self.mask(landmarks: landmarks, transform: t)
+        if restoresDetail { Self.matchDetail(&painted, to: crop, mask: m) }
         Self.matchColour(&painted, to: crop, mask: m)
         FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
         return painted

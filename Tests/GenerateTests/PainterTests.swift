@@ -205,6 +205,38 @@ final class PainterTests: XCTestCase {
     }
 
     /// Ping-pong playback: forward, then back without repeating the end frame, for as long as asked.
+    /// Detail restoration sharpens a soft painting towards the original's detail, never past doubling
+    /// it, touches nothing outside the mask, and leaves a painting as detailed as the original alone.
+    func testDetailRestorationSharpensTowardsTheOriginal() {
+        let s = 128
+        var rng = SeededRandom(seed: 5)
+        var original = RGBImage(width: s, height: s)
+        for i in 0..<original.pixels.count { original.pixels[i] = UInt8(80 + Int(rng.next() % 96)) }
+        // The soft painting: the original through a 3 x 3 box blur.
+        var soft = original
+        for y in 1..<(s - 1) {
+            for x in 1..<(s - 1) {
+                for c in 0..<3 {
+                    var sum = 0
+                    for dy in -1...1 { for dx in -1...1 { sum += Int(original.pixels[((y + dy) * s + x + dx) * 3 + c]) } }
+                    soft.pixels[(y * s + x) * 3 + c] = UInt8(sum / 9)
+                }
+            }
+        }
+        let mask = (0..<(s * s)).map { $0 / s >= 64 ? Float(1) : 0 }
+        func laplacianVariance(_ img: RGBImage) -> Double {
+            GenerationEvaluation.laplacianVariance(GenerationEvaluation.grey(img), mask: mask, size: s)
+        }
+        var restored = soft
+        Compositor.matchDetail(&restored, to: original, mask: mask)
+        XCTAssertGreaterThan(laplacianVariance(restored), 1.5 * laplacianVariance(soft))
+        XCTAssertLessThanOrEqual(laplacianVariance(restored), 4.5 * laplacianVariance(soft), "at most doubling the detail")
+        XCTAssertEqual(Array(restored.pixels[0..<(64 * s * 3)]), Array(soft.pixels[0..<(64 * s * 3)]), "outside the mask")
+        var same = original
+        Compositor.matchDetail(&same, to: original, mask: mask)
+        XCTAssertEqual(same.pixels, original.pixels)
+    }
+
     func testPingPongPlaysForwardAndBack() throws {
         let path = Self.media.appendingPathComponent("grid_face.mp4").path
         let p = try PingPongFrames(path: path, count: 120, bufferBytes: 20 * 360 * 288 * 3)
