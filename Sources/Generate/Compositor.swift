@@ -15,6 +15,8 @@ public final class Compositor {
     private let face = Tensor(shape: [1, 6, MouthPainter.size, MouthPainter.size])
     private let mel = Tensor(shape: [1, 1, 80, 16])
 
+    /// Seconds spent in the painter's forward pass so far.
+    public private(set) var paintSeconds = 0.0
     /// Sharpen the painted mouth towards the frame's own level of detail (`matchDetail`).
     public var restoresDetail = true
 
@@ -79,7 +81,9 @@ public final class Compositor {
             }
         }
         mel.data.update(from: window, count: window.count)
+        let started = DispatchTime.now().uptimeNanoseconds
         let out = painter.forward(face: face, mel: mel)
+        paintSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         var result = crop
         let hp = s - top
         for y in top..<s {

@@ -52,6 +52,14 @@ struct GenerateCommand: ParsableCommand {
         var speechFraction: Double
         var seconds: Double
         var realTimeFactor: Double
+        var timing: Timing
+    }
+
+    /// Seconds per stage: model loading, adaptation and the track-choosing pass (`setup_s`), decoding
+    /// and tracking, the painter's forward pass, cropping / detail and colour match / pasting, and
+    /// encoding (x264 and the colour conversion).
+    struct Timing: Encodable {
+        var setupS: Double, decodeAndTrackS: Double, paintS: Double, cropAndPasteS: Double, encodeS: Double
     }
 
     func run() throws {
@@ -93,11 +101,19 @@ struct GenerateCommand: ParsableCommand {
             let mel = try StreamingMel(path: audio, fps: fps)
             let dubber = MouthDubber(compositor: Compositor(painter: painter), track: chosen, mel: mel)
             var written = 0
+            // Where the time goes (the --json report's `timing`): rendering (crop, paint, paste) and
+            // encoding are timed here; decoding and tracking are the rest of the loop.
+            var renderSeconds = 0.0, encodeSeconds = 0.0
+            let loopStarted = Date()
             try tracked.forEachBatch { batch in
                 for f in batch {
+                    let t0 = Date()
                     guard let image = try dubber.render(f)?.image else { continue }
+                    let t1 = Date()
                     try writer.append(image)
                     if let side, let original = f.image { try side.append(Self.sideBySide(original, image)) }
+                    renderSeconds += t1.timeIntervalSince(t0)
+                    encodeSeconds += Date().timeIntervalSince(t1)
                     written += 1
                     if written % 100 == 0 {
                         FileHandle.standardError.write(Data(String(format: "\r%d/%d frames, %.1f fps", written, frames,
@@ -110,27 +126,33 @@ struct GenerateCommand: ParsableCommand {
             guard painted > 0 else {
                 throw CLIError(description: "\(video): no face\(chosen.map { " of track \($0)" } ?? "") in any frame: nothing to paint", exitCode: 68)
             }
+            let t2 = Date()
             try writer.finish()
             try side?.finish()
+            encodeSeconds += Date().timeIntervalSince(t2)
+            let loopSeconds = Date().timeIntervalSince(loopStarted)
             let elapsed = Date().timeIntervalSince(started)
+            let paint = dubber.compositor.paintSeconds
+            let timing = Timing(setupS: elapsed - loopSeconds, decodeAndTrackS: loopSeconds - renderSeconds - encodeSeconds,
+                                paintS: paint, cropAndPasteS: renderSeconds - paint, encodeS: encodeSeconds)
             let report = Report(video: video, audio: audio, output: output, model: modelPath, track: chosen, frames: written, painted: painted,
                                 passedThrough: written - painted, adaptedSteps: adapted, speechSeconds: seconds, fps: fps, speechFraction: speechFraction,
-                                seconds: elapsed, realTimeFactor: seconds / elapsed)
+                                seconds: elapsed, realTimeFactor: seconds / elapsed, timing: timing)
             if json { try printJSON(report); return }
             print(String(format: "%@: %d frames (%d painted, %d untouched), %.1f s of speech in %.1f s (%.2fx real time) -> %@",
                          video, written, painted, written - painted, seconds, elapsed, seconds / elapsed, output))
         }
     }
 
-    /// --track N, or auto: the track with the highest learned sync confidence on the video's own
-    /// audio, else the longest; nil when the video has a single track or none (paint whatever face appears).
+    /// --track N, or auto: the speaking track as `detect` names it on the video's own audio, else the
+    /// longest; nil when the video has a single track or none (paint whatever face appears).
     func chooseTrack() throws -> Int? {
         if let id = Int(track) { return id }
         let model = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
         let signals = try SyncSignals.gather(video: video, model: model)
         guard signals.mouth.count > 1 else { return signals.mouth.keys.first }
-        let offsets = signals.offsets(vshift: 15).filter { $0.method == .learned }
-        if let best = offsets.max(by: { $0.confidence < $1.confidence }) { return best.track }
+        // The face `detect` names as the speaker on the video's own audio.
+        if let speaker = SyncDetector().judge(signals, vshift: 15).speakingTrack { return speaker }
         return signals.mouth.max { $0.value.values.count < $1.value.values.count }?.key
     }
 
