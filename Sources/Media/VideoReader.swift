@@ -298,7 +298,7 @@ public final class VideoReader {
         if sws == nil || swsKey != (w, h, pf) {
             if let s = sws { sws_freeContext(s) }
             sws = sws_getContext(w, h, AVPixelFormat(rawValue: pf), w, h, AV_PIX_FMT_RGB24,
-                                 Int32(SWS_BICUBIC), nil, nil, nil)
+                                 Int32(SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT), nil, nil, nil)
             swsKey = (w, h, pf)
             guard sws != nil else {
                 throw MediaError.decodeFailed(path: path, at: max(0, lastSourceTime), reason: "unsupported pixel format")

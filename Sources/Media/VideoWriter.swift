@@ -244,7 +244,7 @@ public final class VideoWriter {
         }
         if sws == nil {
             sws = sws_getContext(Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(width), Int32(height),
-                                 AV_PIX_FMT_YUV420P, Int32(SWS_BICUBIC), nil, nil, nil)
+                                 AV_PIX_FMT_YUV420P, Int32(SWS_BICUBIC | SWS_ACCURATE_RND), nil, nil, nil)
         }
         guard av_frame_make_writable(vframe) >= 0 else { throw fail("out of memory") }
         let f = vframe!

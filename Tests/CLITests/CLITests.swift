@@ -259,9 +259,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(none.status, 68, none.stderr)
     }
 
-    /// The training framework trains exactly as the code it replaced: the loss, accuracy, learning
-    /// rate and held-out figures of every step of a seeded run equal a log recorded before the
-    /// change (fixtures/training/sync-fixture-seed1.jsonl, made by the pre-framework `train sync`).
+    /// A seeded `train sync` run reproduces its recorded log: the loss, accuracy, learning rate and
+    /// held-out figures of every step (fixtures/training/sync-fixture-seed1.jsonl). The log was first
+    /// recorded by the pre-framework `train sync`, and this test showed the framework trains exactly as
+    /// that code did; it was re-recorded on 2026-12-01 when decoding's colour conversion changed
+    /// (accurate rounding and full chroma interpolation: the old one darkened every frame by ~1.5
+    /// levels), which moves every input pixel and so every figure.
     func testTrainSyncReproducesTheRecordedLog() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lipsync-cli-trainlog-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
