@@ -34,7 +34,7 @@ def main(log_path: str, out_path: str) -> None:
     axes[0].set_title("reconstruction and perceptual (training)")
     axes[1].set_title("adversarial, critic and sync BCE (training)")
     for ax in axes[:2]:
-        ax.set_xlabel("step (2 windows x 5 frames)")
+        ax.set_xlabel("optimiser step")
         ax.grid(alpha=0.3)
         ax.legend()
     a = axes[2]
