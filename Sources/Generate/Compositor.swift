@@ -17,8 +17,6 @@ public final class Compositor {
 
     /// Seconds spent in the painter's forward pass so far.
     public private(set) var paintSeconds = 0.0
-    /// Sharpen the painted mouth towards the frame's own level of detail (`matchDetail`).
-    public var restoresDetail = true
 
     public init(painter: MouthPainter) {
         self.painter = painter
@@ -32,23 +30,13 @@ public final class Compositor {
     /// video's sharpness, not a fixed one), at most doubling the detail.
     public static func matchDetail(_ painted: inout RGBImage, to original: RGBImage, mask: [Float]) {
         let s = painted.width
-        func grey(_ img: RGBImage) -> [Float] {
-            (0..<(s * s)).map { i in 0.299 * Float(img.pixels[3 * i]) + 0.587 * Float(img.pixels[3 * i + 1]) + 0.114 * Float(img.pixels[3 * i + 2]) }
+        func laplacianVariance(_ img: RGBImage) -> Double {
+            GenerationEvaluation.laplacianVariance(GenerationEvaluation.grey(img), mask: mask, size: s)
         }
-        func laplacianVariance(_ g: [Float]) -> Float {
-            var sum: Float = 0, sq: Float = 0, n: Float = 0
-            for y in 1..<(s - 1) {
-                for x in 1..<(s - 1) where mask[y * s + x] > 0.5 {
-                    let k = y * s + x, l = g[k - 1] + g[k + 1] + g[k - s] + g[k + s] - 4 * g[k]
-                    sum += l; sq += l * l; n += 1
-                }
-            }
-            return n > 1 ? (sq - sum * sum / n) / (n - 1) : 0
-        }
-        let painedVariance = laplacianVariance(grey(painted)), target = laplacianVariance(grey(original))
-        guard painedVariance > 1e-3, target > painedVariance else { return }
+        let paintedVariance = laplacianVariance(painted), target = laplacianVariance(original)
+        guard paintedVariance > 1e-3, target > paintedVariance else { return }
         // The Laplacian's variance grows about as (1 + amount)^2 under an unsharp mask.
-        let amount = min(1, (target / painedVariance).squareRoot() - 1)
+        let amount = Float(min(1, (target / paintedVariance).squareRoot() - 1))
         let source = painted.pixels
         for y in 1..<(s - 1) {
             for x in 1..<(s - 1) where mask[y * s + x] > 0 {
@@ -152,7 +140,7 @@ public final class Compositor {
         let (crop, t) = Self.crop(image, landmarks: landmarks)
         var painted = paint(crop: crop, reference: reference, mel: window)
         let m = Self.mask(landmarks: landmarks, transform: t)
-        if restoresDetail { Self.matchDetail(&painted, to: crop, mask: m) }
+        Self.matchDetail(&painted, to: crop, mask: m)
         Self.matchColour(&painted, to: crop, mask: m)
         FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
         return painted

@@ -70,9 +70,7 @@ struct Detect: ParsableCommand {
                 line += String(format: "  confidence %.2f", o.confidence)
                 if let p = o.syncProbability { line += String(format: "  P(speech belongs to this face) %.2f", p) }
                 if t.verdict == .uncertain || t.verdict == .notSpeaking, let why = o.unreliable { line += "  (\(why))" }
-                if t.verdict == .notSpeaking, o.unreliable == nil || o.mouthActivity.map({ $0 >= SyncDetector().speakingActivity }) == true {
-                    line += "  (another face on screen follows the speech)"
-                }
+                if t.verdict == .notSpeaking, !SyncDetector().barelyMoves(o) { line += "  (another face on screen follows the speech)" }
                 print(line)
             }
             if record.tracks.count > 1, let s = record.speakingTrack { print("speaking: track \(s)") }

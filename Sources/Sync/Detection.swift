@@ -86,17 +86,18 @@ public struct SyncDetector: Sendable {
     /// Why a reading should not be stated as fact, or nil when it can be: what `offset` prints as
     /// "unreliable: …" and `detect` turns into `uncertain` or `not-speaking`.
     public func unreliability(of o: TrackOffset) -> String? {
-        if let a = o.mouthActivity, a < speakingActivity {
-            return String(format: "the mouth barely moves (activity %.3f, below %.2f)", a, speakingActivity)
+        if barelyMoves(o) {
+            return String(format: "the mouth barely moves (activity %.3f, below %.2f)", o.mouthActivity ?? 0, speakingActivity)
         }
-        if let p = o.syncProbability, p < trustedProbability {
+        guard match(o) != .matched else { return nil }
+        if let p = o.syncProbability {
             return String(format: "P(speech belongs to this face) %.2f is below %.2f", p, trustedProbability)
         }
-        if o.syncProbability == nil, o.confidence < mismatchConfidence(for: o.method) {
-            return String(format: "confidence %.2f is below %.2f", o.confidence, mismatchConfidence(for: o.method))
-        }
-        return nil
+        return String(format: "confidence %.2f is below %.2f", o.confidence, mismatchConfidence(for: o.method))
     }
+
+    /// The track's mouth moves too little for it to be speaking (`speakingActivity`).
+    public func barelyMoves(_ o: TrackOffset) -> Bool { o.mouthActivity.map { $0 < speakingActivity } ?? false }
 
     /// A best shift at least this large (frames) is reported as an offset.
     public var offsetFrames = 2
@@ -173,7 +174,7 @@ public struct SyncDetector: Sendable {
     /// One track on its own: not speaking when its mouth barely moves, then mismatched, uncertain,
     /// offset or in sync by its reading.
     public func verdict(of o: TrackOffset) -> SyncVerdict {
-        if let a = o.mouthActivity, a < speakingActivity { return .notSpeaking }
+        if barelyMoves(o) { return .notSpeaking }
         switch match(o) {
         case .mismatched: return .mismatched
         case .uncertain: return .uncertain

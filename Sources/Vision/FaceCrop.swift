@@ -153,12 +153,8 @@ public enum FaceCrop {
     }
 
     static func sample(_ img: RGBImage, _ x: Double, _ y: Double) -> (UInt8, UInt8, UInt8) {
-        let t = Bilinear(clamping: x, y, width: img.width, height: img.height)
-        let a = (t.y0 * img.width + t.x0) * 3, b = (t.y0 * img.width + t.x1) * 3, c = (t.y1 * img.width + t.x0) * 3, d = (t.y1 * img.width + t.x1) * 3
-        func mix(_ ch: Int) -> UInt8 {
-            UInt8(t.mix(Float(img.pixels[a + ch]), Float(img.pixels[b + ch]), Float(img.pixels[c + ch]), Float(img.pixels[d + ch])).rounded())
-        }
-        return (mix(0), mix(1), mix(2))
+        let v = sampleFloat(img, x, y)
+        return (UInt8(v.0.rounded()), UInt8(v.1.rounded()), UInt8(v.2.rounded()))
     }
 
     static func bilinear(_ m: [Float], _ size: Int, _ x: Double, _ y: Double) -> Float {
