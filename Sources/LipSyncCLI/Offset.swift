@@ -6,6 +6,7 @@ import Sync
 import Vision
 
 extension SyncMethod: ExpressibleByArgument {}
+extension AudioAugmentation: ExpressibleByArgument {}
 
 /// The options every command that scores sync shares.
 struct SyncOptions: ParsableArguments {

@@ -38,6 +38,8 @@ struct TrainSync: ParsableCommand {
     @Option(name: .customLong("init"), help: "Start from these sync model weights instead of a random initialisation (fine-tuning).") var initial: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Flag(help: "Train without augmentation (for ablation).") var noAugment = false
+    @Option(help: "Audio augmentation: 'voice' (another vocal tract, gain, a noise floor) or 'acoustic' (voice, plus rooms, telephone bands, microphone colour, and noise or music at 0-20 dB SNR).") var audioAugmentation = AudioAugmentation.voice
+    @Flag(help: "Draw other-clip negatives from the same speaker (the clip's directory), so that a mismatch cannot be told by voice and face identity alone.") var sameSpeakerNegatives = false
     @Flag(help: "Train the pixel-only variant (mouth crops, no lip landmarks): the generator's sync expert, which must judge painted pixels.") var pixelsOnly = false
 
     func validate() throws {
@@ -76,6 +78,8 @@ struct TrainSync: ParsableCommand {
             options.learningRate = learningRate
             options.seed = seed
             options.augment = !noAugment
+            options.audioAugmentation = audioAugmentation
+            options.sameSpeakerNegatives = sameSpeakerNegatives
             let objective = SyncObjective(model: model, train: train, heldOut: held, options: options)
             var loop = Trainer<SyncObjective>.Options()
             loop.steps = steps

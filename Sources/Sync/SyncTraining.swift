@@ -23,7 +23,12 @@ public final class SyncObjective: Objective {
         public var seed: UInt64 = 1
         /// Share of negatives taken from another clip (the rest are same-clip shifts).
         public var otherClipNegatives = 0.35
+        /// Take those other-clip negatives from the same speaker (the clip's directory) when it has
+        /// several clips. Across speakers a mismatch can be told by voice and face alone, a shortcut
+        /// that says nothing about timing and does not exist on the faces `detect` meets.
+        public var sameSpeakerNegatives = false
         public var augment = true
+        public var audioAugmentation = AudioAugmentation.voice
         public init() {}
     }
 
@@ -42,6 +47,8 @@ public final class SyncObjective: Objective {
     let heldOut: [ClipFeatures]
     /// (clip, first frame) of every training window with its audio inside the clip.
     let windows: [WindowRef]
+    /// Indices into `windows` of each clip's speaker's windows from its other clips (empty: none).
+    let sameSpeakerWindows: [[Int]]
     var batch: SyncBatch
     let gradVisual = Tensor(shape: [1]), gradAudio = Tensor(shape: [1]), logits = Tensor(shape: [1]), gradLogits = Tensor(shape: [1])
 
@@ -55,6 +62,7 @@ public final class SyncObjective: Objective {
         rng = SeededRandom(seed: options.seed)
         optimizer = Adam.adamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
         windows = Self.windows(of: train)
+        sameSpeakerWindows = Self.sameSpeakerWindows(clips: train, windows: windows)
         let b = options.batch
         batch = SyncBatch(crops: Tensor(shape: [b, SyncNet.frames, MouthFeatures.height, MouthFeatures.width]),
                           geometry: Tensor(shape: [b, SyncNet.geometryFeatures]), mel: Tensor(shape: [b, 1, 80, 16]),
@@ -63,6 +71,15 @@ public final class SyncObjective: Objective {
 
     static func windows(of clips: [ClipFeatures]) -> [WindowRef] {
         clips.enumerated().flatMap { (k, c) in c.windowStarts.filter { c.hasAudioWindow($0) }.map { WindowRef(clip: k, start: $0) } }
+    }
+
+    /// For each clip, the windows of the other clips in its directory (one directory, one speaker
+    /// in GRID's and CREMA-D's layout).
+    static func sameSpeakerWindows(clips: [ClipFeatures], windows: [WindowRef]) -> [[Int]] {
+        let speaker = clips.map { ($0.path as NSString).deletingLastPathComponent }
+        var bySpeaker: [String: [Int]] = [:]
+        for (i, w) in windows.enumerated() { bySpeaker[speaker[w.clip], default: []].append(i) }
+        return clips.indices.map { c in (bySpeaker[speaker[c]] ?? []).filter { windows[$0].clip != c } }
     }
 
     public var trainingWindows: Int { windows.count }
@@ -76,7 +93,8 @@ public final class SyncObjective: Objective {
     public var samplesPerStep: Int { options.batch }
 
     public func nextBatch() -> SyncBatch {
-        fillBatch(clips: train, windows: windows, augment: options.augment, rng: &rng)
+        fillBatch(clips: train, windows: windows, sameSpeaker: options.sameSpeakerNegatives ? sameSpeakerWindows : nil,
+                  augment: options.augment, rng: &rng)
         return batch
     }
 
@@ -147,7 +165,7 @@ public final class SyncObjective: Objective {
 
     // MARK: batches
 
-    func fillBatch(clips: [ClipFeatures], windows: [WindowRef], augment: Bool, rng: inout SeededRandom) {
+    func fillBatch(clips: [ClipFeatures], windows: [WindowRef], sameSpeaker: [[Int]]? = nil, augment: Bool, rng: inout SeededRandom) {
         for i in 0..<options.batch {
             let w = windows[Int(rng.next() % UInt64(windows.count))]
             let ci = w.clip, start = w.start
@@ -158,7 +176,9 @@ public final class SyncObjective: Objective {
             } else {
                 batch.labels[i] = 0
                 if clips.count > 1 && Double(rng.uniform()) < options.otherClipNegatives {
-                    let other = windows[Int(rng.next() % UInt64(windows.count))]
+                    let pool = sameSpeaker?[ci] ?? []
+                    let other = pool.isEmpty ? windows[Int(rng.next() % UInt64(windows.count))]
+                                             : windows[pool[Int(rng.next() % UInt64(pool.count))]]
                     audioClip = other.clip == ci ? (ci + 1) % clips.count : other.clip
                     audioFrame = clips[audioClip].hasAudioWindow(other.start) ? other.start : 0
                 } else if let s = sameClipShift(clip, start: start, rng: &rng) {
@@ -216,7 +236,7 @@ public final class SyncObjective: Objective {
     func writeAudio(_ clip: ClipFeatures, frame: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {
         let w = clip.mel.window(start: MelFrames.windowStart(frame: frame, fps: clip.fps))
         let out = batch.mel.data + slot * w.count
-        if augment { Augmentation.mel(w, into: out, rng: &rng) } else { for k in 0..<w.count { out[k] = w[k] } }
+        if augment { Augmentation.audio(w, into: out, kind: options.audioAugmentation, rng: &rng) } else { for k in 0..<w.count { out[k] = w[k] } }
     }
 
     // MARK: held-out measurement

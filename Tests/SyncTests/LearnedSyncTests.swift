@@ -124,6 +124,62 @@ final class LearnedSyncTests: XCTestCase {
         XCTAssertEqual(batch.labels.filter { $0 == 1 }.count, 4)
     }
 
+    /// Each acoustic change does what its name says, on a window of speech-like bands (mid bands loud,
+    /// one loud column then quiet): a telephone band takes the low and high bands down and leaves
+    /// the middle, a room rings after the loud column, noise at 0 dB SNR lifts the quiet cells, and
+    /// the result stays on the mel scale.
+    func testAcousticAugmentationsShapeTheWindowAsNamed() {
+        let cols = 16
+        var w = [Float](repeating: -3.5, count: 80 * cols)
+        for m in 0..<80 { w[m * cols + 2] = 0 }   // one loud column, every band
+        func apply(_ a: Augmentation.Acoustics) -> [Float] {
+            var out = w
+            var rng = SeededRandom(seed: 3)
+            out.withUnsafeMutableBufferPointer { Augmentation.acoustics($0.baseAddress!, count: w.count, a, rng: &rng) }
+            XCTAssertTrue(out.allSatisfy { $0.isFinite && $0 >= -4 && $0 <= 4 })
+            return out
+        }
+        var rng = SeededRandom(seed: 1)
+        var none = Augmentation.Acoustics(rng: &rng)
+        none.reverb = nil; none.band = nil; none.noise = nil; none.tilt = 0
+        let same = apply(none)
+        for k in 0..<w.count { XCTAssertEqual(same[k], w[k], accuracy: 1e-4) }
+
+        var phone = none
+        phone.band = (300, 3400)
+        let p = apply(phone)
+        let low = Augmentation.bandCentres.firstIndex { $0 > 100 }!, mid = Augmentation.bandCentres.firstIndex { $0 > 1000 }!
+        let high = Augmentation.bandCentres.firstIndex { $0 > 6500 }!
+        XCTAssertLessThan(p[low * cols + 2], -0.5)
+        XCTAssertLessThan(p[high * cols + 2], -0.5)
+        XCTAssertEqual(p[mid * cols + 2], 0, accuracy: 1e-4)
+
+        var room = none
+        room.reverb = (decay: powf(10, -6 * 0.0125 / 0.6), level: 1)
+        let r = apply(room)
+        XCTAssertGreaterThan(r[mid * cols + 4], w[mid * cols + 4] + 0.5)   // the tail after the loud column
+        XCTAssertGreaterThan(r[mid * cols + 4], r[mid * cols + 14])          // and it decays
+
+        var noisy = none
+        noisy.noise = ([Float](repeating: 1, count: 80), 0, true)
+        let n = apply(noisy)
+        XCTAssertGreaterThan(n[mid * cols + 10], w[mid * cols + 10] + 1)
+    }
+
+    /// With same-speaker negatives, other-clip audio comes from the same directory and never from
+    /// the clip itself.
+    func testSameSpeakerNegativesStayWithTheSpeaker() {
+        var clips = (0..<4).map { syntheticClip(frames: 30, seed: UInt64($0) + 40) }
+        for k in 0..<4 { clips[k].path = "/data/\(k < 2 ? "a" : "b")/clip\(k).mp4" }
+        let windows = SyncObjective.windows(of: clips)
+        let pools = SyncObjective.sameSpeakerWindows(clips: clips, windows: windows)
+        XCTAssertEqual(pools.count, 4)
+        for c in 0..<4 {
+            XCTAssertFalse(pools[c].isEmpty)
+            for i in pools[c] { XCTAssertEqual(windows[i].clip, c < 2 ? 1 - c : 5 - c) }
+        }
+    }
+
     func testWeightsFromAnotherModelAreRefused() throws {
         let facemesh = media.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Models/facemesh.safetensors").path
         XCTAssertThrowsError(try SyncNet(contentsOf: facemesh))
