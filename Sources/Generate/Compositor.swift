@@ -8,7 +8,9 @@ import Vision
 /// goes through the painter, the painted lower half is colour-matched to the original across the
 /// mask's band, and is blended back through the inverse similarity transform with a feathered
 /// mouth-and-jaw mask, keeping the frame's own fine detail wherever the painting agrees with the
-/// original (`FaceCrop.paste(_:mask:into:_:original:)`). Only pixels under the mask change.
+/// original (`FaceCrop.paste(_:mask:into:_:original:)`, Catmull-Rom), and the painted mouth's
+/// detail is matched to the frame's own twice: in the crop, and in the frame after the paste. Only
+/// pixels under the mask change.
 public final class Compositor {
     public let painter: MouthPainter
     public static let feather = 8
@@ -142,8 +144,68 @@ public final class Compositor {
         let m = Self.mask(landmarks: landmarks, transform: t)
         Self.matchDetail(&painted, to: crop, mask: m)
         Self.matchColour(&painted, to: crop, mask: m)
+        let before = image
         FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
+        Self.matchFrameDetail(&image, before: before, mask: m, transform: t)
         return painted
+    }
+
+    /// The same detail match in the frame's own pixels, after the paste: the crop is smaller than
+    /// the face in most frames (a 360p GRID face is about 170 pixels wide against the crop's 128),
+    /// so the trip to the crop and back loses detail that matching inside the crop cannot see.
+    /// The target is the variance of the Laplacian of the frame's own mouth region before painting;
+    /// the unsharp mask is weighted by the mask, so the edge of the region fades as the paste does.
+    public static func matchFrameDetail(_ image: inout RGBImage, before: RGBImage, mask: [Float], transform t: SimilarityTransform,
+                                        maxAmount: Float = 1) {
+        let s = MouthPainter.size, inv = t.inverse
+        let corners = [SIMD2(0.0, 0.0), SIMD2(Double(s), 0), SIMD2(0, Double(s)), SIMD2(Double(s), Double(s))].map(inv.apply)
+        let x0 = max(1, Int(corners.map(\.x).min()!.rounded(.down))), x1 = min(image.width - 2, Int(corners.map(\.x).max()!.rounded(.up)))
+        let y0 = max(1, Int(corners.map(\.y).min()!.rounded(.down))), y1 = min(image.height - 2, Int(corners.map(\.y).max()!.rounded(.up)))
+        guard x0 < x1, y0 < y1 else { return }
+        let w = x1 - x0 + 1, h = y1 - y0 + 1
+        var alpha = [Float](repeating: 0, count: w * h)
+        mask.withUnsafeBufferPointer { mp in
+            for y in 0..<h {
+                for x in 0..<w {
+                    let c = t.apply(SIMD2(Double(x + x0), Double(y + y0)))
+                    guard c.x >= 0, c.y >= 0, c.x <= Double(s - 1), c.y <= Double(s - 1) else { continue }
+                    alpha[y * w + x] = Bilinear.sample(mp.baseAddress!, width: s, height: s, x: c.x, y: c.y)
+                }
+            }
+        }
+        func grey(_ img: RGBImage, _ x: Int, _ y: Int) -> Float {
+            let o = (y * img.width + x) * 3
+            return 0.299 * Float(img.pixels[o]) + 0.587 * Float(img.pixels[o + 1]) + 0.114 * Float(img.pixels[o + 2])
+        }
+        func laplacianVariance(_ img: RGBImage) -> Double {
+            var sum = 0.0, sum2 = 0.0, n = 0.0
+            for y in 1..<(h - 1) {
+                for x in 1..<(w - 1) where alpha[y * w + x] > 0.5 {
+                    let fx = x + x0, fy = y + y0
+                    let l = Double(4 * grey(img, fx, fy) - grey(img, fx - 1, fy) - grey(img, fx + 1, fy) - grey(img, fx, fy - 1) - grey(img, fx, fy + 1))
+                    sum += l; sum2 += l * l; n += 1
+                }
+            }
+            guard n > 16 else { return 0 }
+            return sum2 / n - (sum / n) * (sum / n)
+        }
+        let current = laplacianVariance(image), target = laplacianVariance(before)
+        guard current > 1e-3, target > current else { return }
+        let amount = Float(min(Double(maxAmount), (target / current).squareRoot() - 1))
+        guard amount > 0.01 else { return }
+        let source = image.pixels, iw = image.width
+        for y in 0..<h {
+            for x in 0..<w where alpha[y * w + x] > 0 {
+                let fx = x + x0, fy = y + y0, k = amount * alpha[y * w + x]
+                for c in 0..<3 {
+                    func at(_ xx: Int, _ yy: Int) -> Float { Float(source[(yy * iw + xx) * 3 + c]) }
+                    let blurred = (4 * at(fx, fy) + 2 * (at(fx - 1, fy) + at(fx + 1, fy) + at(fx, fy - 1) + at(fx, fy + 1))
+                                   + at(fx - 1, fy - 1) + at(fx + 1, fy - 1) + at(fx - 1, fy + 1) + at(fx + 1, fy + 1)) / 16
+                    let v = at(fx, fy) + k * (at(fx, fy) - blurred)
+                    image.pixels[(fy * iw + fx) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+                }
+            }
+        }
     }
 }
 

@@ -127,9 +127,9 @@ public enum FaceCrop {
                 let alpha = bilinear(mask, size, c.x, c.y)
                 if alpha <= 0 { continue }
                 let o = (y * image.width + x) * 3
-                var v = sampleFloat(crop, c.x, c.y)
+                var v = sampleCubic(crop, c.x, c.y)
                 if let original {
-                    let r = sampleFloat(original, c.x, c.y)
+                    let r = sampleCubic(original, c.x, c.y)
                     let d = 0.299 * (v.0 - r.0) + 0.587 * (v.1 - r.1) + 0.114 * (v.2 - r.2)
                     let k = 1 / (1 + (d / detailTolerance) * (d / detailTolerance))
                     v.0 += k * (Float(image.pixels[o]) - r.0)
@@ -144,7 +144,18 @@ public enum FaceCrop {
         }
     }
 
-    /// Bilinear sample, unrounded (the paste mixes before it rounds).
+    /// Catmull-Rom sample, unrounded: the paste's, so that the round trip to the crop and back
+    /// does not soften the frame twice (values may overshoot 0...255 slightly; the blend clamps).
+    static func sampleCubic(_ img: RGBImage, _ x: Double, _ y: Double) -> (Float, Float, Float) {
+        let t = CatmullRom(clamping: x, y, width: img.width, height: img.height)
+        return img.pixels.withUnsafeBufferPointer { p in
+            let w = img.width
+            func channel(_ ch: Int) -> Float { t.sum { Float(p[($1 * w + $0) * 3 + ch]) } }
+            return (channel(0), channel(1), channel(2))
+        }
+    }
+
+    /// Bilinear sample, unrounded.
     static func sampleFloat(_ img: RGBImage, _ x: Double, _ y: Double) -> (Float, Float, Float) {
         let t = Bilinear(clamping: x, y, width: img.width, height: img.height)
         let a = (t.y0 * img.width + t.x0) * 3, b = (t.y0 * img.width + t.x1) * 3, c = (t.y1 * img.width + t.x0) * 3, d = (t.y1 * img.width + t.x1) * 3

@@ -237,6 +237,48 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual(same.pixels, original.pixels)
     }
 
+    /// The detail match in the frame: a pasted mouth softer than the frame's own is sharpened
+    /// towards it (at most doubling its detail), nothing outside the paste's box changes, and a
+    /// frame that is as sharp as before is left alone.
+    func testFrameDetailMatchSharpensOnlyThePastedRegion() {
+        let w = 200, h = 160, s = MouthPainter.size
+        var rng = SeededRandom(seed: 9)
+        var before = RGBImage(width: w, height: h)
+        for i in 0..<before.pixels.count { before.pixels[i] = UInt8(70 + Int(rng.next() % 110)) }
+        // The crop maps frame pixels 20...148 (x) and 10...138 (y) to 0...128, scale 1.
+        let t = SimilarityTransform(a: 1, b: 0, tx: -20, ty: -10)
+        let mask = (0..<(s * s)).map { ($0 / s >= 64 && $0 % s > 8 && $0 % s < 120) ? Float(1) : 0 }
+        var soft = before
+        for y in 75..<147 {
+            for x in 30..<138 {
+                for c in 0..<3 {
+                    var sum = 0
+                    for dy in -1...1 { for dx in -1...1 { sum += Int(before.pixels[((y + dy) * w + x + dx) * 3 + c]) } }
+                    soft.pixels[(y * w + x) * 3 + c] = UInt8(sum / 9)
+                }
+            }
+        }
+        func variance(_ img: RGBImage) -> Double {
+            var v: [Double] = []
+            for y in 80..<140 { for x in 35..<130 {
+                func g(_ xx: Int, _ yy: Int) -> Double { Double(img.pixels[(yy * w + xx) * 3 + 1]) }
+                v.append(4 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1))
+            } }
+            let m = v.reduce(0, +) / Double(v.count)
+            return v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(v.count)
+        }
+        var sharpened = soft
+        Compositor.matchFrameDetail(&sharpened, before: before, mask: mask, transform: t)
+        XCTAssertGreaterThan(variance(sharpened), 1.5 * variance(soft))
+        XCTAssertLessThanOrEqual(variance(sharpened), 4.5 * variance(soft))
+        for y in 0..<h { for x in 0..<w where y < 70 || x < 25 || x > 150 {
+            XCTAssertEqual(sharpened[x, y].g, soft[x, y].g, "outside the mask at \(x), \(y)")
+        } }
+        var same = before
+        Compositor.matchFrameDetail(&same, before: before, mask: mask, transform: t)
+        XCTAssertEqual(same.pixels, before.pixels)
+    }
+
     func testPingPongPlaysForwardAndBack() throws {
         let path = Self.media.appendingPathComponent("grid_face.mp4").path
         let p = try PingPongFrames(path: path, count: 120, bufferBytes: 20 * 360 * 288 * 3)

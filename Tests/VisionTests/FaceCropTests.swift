@@ -60,4 +60,34 @@ final class FaceCropTests: XCTestCase {
         XCTAssertLessThan(repainted[Int(m.x), Int(m.y)].r, 20)
         XCTAssertEqual(repainted[Int(eye.x), Int(eye.y)].r, original[Int(eye.x), Int(eye.y)].r)
     }
+
+    /// The paste's resampling keeps the frame's detail: a crop taken and pasted back (no detail
+    /// restoration) keeps most of the variance of the Laplacian inside the mouth region. A bilinear
+    /// paste kept about half of it, which read as a soft mouth at every face size.
+    func testCubicPasteKeepsTheMouthsDetail() throws {
+        let image = try FaceParityTests.image("grid_s1.jpg")
+        let det = try XCTUnwrap(try FaceDetector().detect(image).first)
+        let lm = try FaceLandmarker().landmarks(in: image, region: FaceLandmarker.region(for: det))
+        let size = 128, t = FaceCrop.alignment(lm.points, size: size)
+        let mask = FaceCrop.mask(polygon: FaceCrop.mouthPolygon(lm.points, t), size: size, feather: 8)
+        var pasted = image
+        FaceCrop.paste(FaceCrop.crop(image, t, size: size), mask: mask, into: &pasted, t)
+        func laplacianVariance(_ img: RGBImage) -> Double {
+            var values: [Double] = []
+            for y in 1..<(img.height - 1) {
+                for x in 1..<(img.width - 1) {
+                    let c = t.apply(SIMD2(Double(x), Double(y)))
+                    guard c.x >= 0, c.y >= 0, c.x < Double(size), c.y < Double(size), mask[Int(c.y) * size + Int(c.x)] > 0.99 else { continue }
+                    func g(_ xx: Int, _ yy: Int) -> Double { let p = img[xx, yy]; return 0.299 * Double(p.r) + 0.587 * Double(p.g) + 0.114 * Double(p.b) }
+                    values.append(4 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1))
+                }
+            }
+            let mean = values.reduce(0, +) / Double(values.count)
+            return values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+        }
+        let kept = laplacianVariance(pasted) / laplacianVariance(image)
+        // Measured: 0.45 with Catmull-Rom, 0.34 with the bilinear paste (this face is 0.75 crop
+        // pixels per frame pixel, so part of the loss is the crop's own resolution).
+        XCTAssertGreaterThan(kept, 0.42)
+    }
 }

@@ -1,0 +1,40 @@
+/// The one cubic sampler: Catmull-Rom (Keys' cubic, a = −0.5) on a 4 × 4 neighbourhood, edges
+/// repeated. Used where a picture goes back to the viewer (the paste of a painted crop into the
+/// frame), because a bilinear resampling is a low-pass filter: a crop taken and pasted back
+/// bilinearly keeps about half the variance of its Laplacian (docs/generate.md, "Sharpness"). Model
+/// inputs keep `Bilinear`: what the shipped models were trained on.
+///
+/// Weights for the fraction t of the way from tap 0 to tap 1:
+///   w₋₁ = (−t³ + 2t² − t) / 2,  w₀ = (3t³ − 5t² + 2) / 2,  w₁ = (−3t³ + 4t² + t) / 2,  w₂ = (t³ − t²) / 2
+/// (they sum to 1, interpolate the taps exactly at t = 0, and reproduce linear ramps).
+public struct CatmullRom: Sendable {
+    /// Column and row indices of the four taps, clamped into the grid.
+    public var xs: (Int, Int, Int, Int), ys: (Int, Int, Int, Int)
+    public var wx: (Float, Float, Float, Float), wy: (Float, Float, Float, Float)
+
+    @inline(__always)
+    static func weights(_ t: Float) -> (Float, Float, Float, Float) {
+        let t2 = t * t, t3 = t2 * t
+        return ((-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2, (-3 * t3 + 4 * t2 + t) / 2, (t3 - t2) / 2)
+    }
+
+    /// Taps around (x, y) in a width × height grid; the point is clamped into the grid first, as
+    /// `Bilinear(clamping:)` does. Pixel centres sit at integers.
+    @inline(__always)
+    public init(clamping x: Double, _ y: Double, width: Int, height: Int) {
+        let cx = min(max(x, 0), Double(width - 1)), cy = min(max(y, 0), Double(height - 1))
+        let x0 = Int(cx), y0 = Int(cy)
+        func c(_ v: Int, _ n: Int) -> Int { min(max(v, 0), n - 1) }
+        xs = (c(x0 - 1, width), x0, c(x0 + 1, width), c(x0 + 2, width))
+        ys = (c(y0 - 1, height), y0, c(y0 + 1, height), c(y0 + 2, height))
+        wx = Self.weights(Float(cx - Double(x0)))
+        wy = Self.weights(Float(cy - Double(y0)))
+    }
+
+    /// The weighted sum of `value(column, row)` over the 16 taps.
+    @inline(__always)
+    public func sum(_ value: (Int, Int) -> Float) -> Float {
+        func row(_ y: Int) -> Float { wx.0 * value(xs.0, y) + wx.1 * value(xs.1, y) + wx.2 * value(xs.2, y) + wx.3 * value(xs.3, y) }
+        return wy.0 * row(ys.0) + wy.1 * row(ys.1) + wy.2 * row(ys.2) + wy.3 * row(ys.3)
+    }
+}
