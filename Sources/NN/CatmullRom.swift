@@ -31,6 +31,25 @@ public struct CatmullRom: Sendable {
         wy = Self.weights(Float(cy - Double(y0)))
     }
 
+    /// The weighted sums of an interleaved RGB byte image's three channels (`pixels` row-major,
+    /// `width` pixels per row): one pass over the 16 taps for all three.
+    @inline(__always)
+    public func rgb(_ pixels: UnsafeBufferPointer<UInt8>, width: Int) -> (Float, Float, Float) {
+        @inline(__always) func row(_ y: Int) -> (Float, Float, Float) {
+            let base = y * width
+            @inline(__always) func tap(_ x: Int, _ w: Float) -> (Float, Float, Float) {
+                let o = (base + x) * 3
+                return (w * Float(pixels[o]), w * Float(pixels[o + 1]), w * Float(pixels[o + 2]))
+            }
+            let a = tap(xs.0, wx.0), b = tap(xs.1, wx.1), c = tap(xs.2, wx.2), d = tap(xs.3, wx.3)
+            return (a.0 + b.0 + c.0 + d.0, a.1 + b.1 + c.1 + d.1, a.2 + b.2 + c.2 + d.2)
+        }
+        let a = row(ys.0), b = row(ys.1), c = row(ys.2), d = row(ys.3)
+        return (wy.0 * a.0 + wy.1 * b.0 + wy.2 * c.0 + wy.3 * d.0,
+                wy.0 * a.1 + wy.1 * b.1 + wy.2 * c.1 + wy.3 * d.1,
+                wy.0 * a.2 + wy.1 * b.2 + wy.2 * c.2 + wy.3 * d.2)
+    }
+
     /// The weighted sum of `value(column, row)` over the 16 taps.
     @inline(__always)
     public func sum(_ value: (Int, Int) -> Float) -> Float {

@@ -148,11 +148,7 @@ public enum FaceCrop {
     /// does not soften the frame twice (values may overshoot 0...255 slightly; the blend clamps).
     static func sampleCubic(_ img: RGBImage, _ x: Double, _ y: Double) -> (Float, Float, Float) {
         let t = CatmullRom(clamping: x, y, width: img.width, height: img.height)
-        return img.pixels.withUnsafeBufferPointer { p in
-            let w = img.width
-            func channel(_ ch: Int) -> Float { t.sum { Float(p[($1 * w + $0) * 3 + ch]) } }
-            return (channel(0), channel(1), channel(2))
-        }
+        return img.pixels.withUnsafeBufferPointer { t.rgb($0, width: img.width) }
     }
 
     /// Bilinear sample, unrounded.
