@@ -38,8 +38,8 @@ struct TrainSync: ParsableCommand {
     @Option(name: .customLong("init"), help: "Start from these sync model weights instead of a random initialisation (fine-tuning).") var initial: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Flag(help: "Train without augmentation (for ablation).") var noAugment = false
-    @Option(help: "Audio augmentation: 'voice' (another vocal tract, gain, a noise floor) or 'acoustic' (voice, plus rooms, telephone bands, microphone colour, and noise or music at 0-20 dB SNR).") var audioAugmentation = AudioAugmentation.voice
-    @Flag(help: "Draw other-clip negatives from the same speaker (the clip's directory), so that a mismatch cannot be told by voice and face identity alone.") var sameSpeakerNegatives = false
+    @Option(help: "Audio augmentation: 'acoustic' (the shipped model's: another vocal tract, gain and a noise floor, then rooms, telephone bands, microphone colour, and noise or music at 0-20 dB SNR) or 'voice' (the first three only, as models before 2026-12-01 late were trained).") var audioAugmentation = AudioAugmentation.acoustic
+    @Flag(inversion: .prefixedNo, help: "Draw other-clip negatives from the same speaker (the clip's directory), so that a mismatch cannot be told by voice and face identity alone.") var sameSpeakerNegatives = true
     @Flag(help: "Train the pixel-only variant (mouth crops, no lip landmarks): the generator's sync expert, which must judge painted pixels.") var pixelsOnly = false
 
     func validate() throws {

@@ -63,6 +63,12 @@ public struct SyncDetector: Sendable {
     /// reads under 0.01 (landmark noise); GRID speakers 0.035-0.3 (median 0.08), CREMA-D 0.18-0.23, and a
     /// speaker at 180 x 144, heavily compressed, 0.018: the landmarks see less of a small mouth.
     public var speakingActivity = 0.01
+    /// Below this mouth activity the lips move too little to show that speech is *not* theirs: a low
+    /// reading there is `uncertain`, never `mismatched`. Every speaking face of the 369 shared clips
+    /// reads at least 0.035; a face at 180 x 144 under heavy compression reads 0.018 and every sync
+    /// model so far reads its own, matched speech at P 0.36-0.41, around the mismatch line
+    /// (docs/sync.md). Small, soft mouths are where the model knows least, so there it says so.
+    public var evidentActivity = 0.03
 
     /// The mismatch rule: the calibrated probability where the method has a calibration, else
     /// syncnet_python's confidence against the method's threshold.
@@ -89,7 +95,11 @@ public struct SyncDetector: Sendable {
         if barelyMoves(o) {
             return String(format: "the mouth barely moves (activity %.3f, below %.2f)", o.mouthActivity ?? 0, speakingActivity)
         }
-        guard match(o) != .matched else { return nil }
+        let m = match(o)
+        guard m != .matched else { return nil }
+        if m == .mismatched, lipsBarelyShow(o) {
+            return String(format: "the lips move too little to judge (activity %.3f, below %.2f)", o.mouthActivity ?? 0, evidentActivity)
+        }
         if let p = o.syncProbability {
             return String(format: "P(speech belongs to this face) %.2f is below %.2f", p, trustedProbability)
         }
@@ -98,6 +108,9 @@ public struct SyncDetector: Sendable {
 
     /// The track's mouth moves too little for it to be speaking (`speakingActivity`).
     public func barelyMoves(_ o: TrackOffset) -> Bool { o.mouthActivity.map { $0 < speakingActivity } ?? false }
+
+    /// The track's lips move, but too little for a mismatch to be claimed (`evidentActivity`).
+    public func lipsBarelyShow(_ o: TrackOffset) -> Bool { o.mouthActivity.map { $0 < evidentActivity } ?? false }
 
     /// A best shift at least this large (frames) is reported as an offset.
     public var offsetFrames = 2
@@ -171,12 +184,12 @@ public struct SyncDetector: Sendable {
         return (tracks, speaker)
     }
 
-    /// One track on its own: not speaking when its mouth barely moves, then mismatched, uncertain,
-    /// offset or in sync by its reading.
+    /// One track on its own: not speaking when its mouth barely moves, then mismatched (uncertain
+    /// when its lips show too little to judge), uncertain, offset or in sync by its reading.
     public func verdict(of o: TrackOffset) -> SyncVerdict {
         if barelyMoves(o) { return .notSpeaking }
         switch match(o) {
-        case .mismatched: return .mismatched
+        case .mismatched: return lipsBarelyShow(o) ? .uncertain : .mismatched
         case .uncertain: return .uncertain
         case .matched: return abs(o.audioDelayFrames) >= offsetFrames ? .offset : .inSync
         }

@@ -26,9 +26,9 @@ public final class SyncObjective: Objective {
         /// Take those other-clip negatives from the same speaker (the clip's directory) when it has
         /// several clips. Across speakers a mismatch can be told by voice and face alone, a shortcut
         /// that says nothing about timing and does not exist on the faces `detect` meets.
-        public var sameSpeakerNegatives = false
+        public var sameSpeakerNegatives = true
         public var augment = true
-        public var audioAugmentation = AudioAugmentation.voice
+        public var audioAugmentation = AudioAugmentation.acoustic
         public init() {}
     }
 

@@ -36,6 +36,11 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(d.verdict(of: reading(delay: 5, probability: 0.45)), .uncertain, "an offset read from a weak reading is not stated")
         XCTAssertEqual(d.verdict(of: reading(probability: 0.1)), .mismatched)
         XCTAssertEqual(d.verdict(of: reading(probability: 0.9, activity: 0.002)), .notSpeaking)
+        // Lips that move but show little (a small, compressed mouth) cannot carry a mismatch.
+        XCTAssertEqual(d.verdict(of: reading(probability: 0.1, activity: 0.018)), .uncertain)
+        XCTAssertTrue(reading(probability: 0.1, activity: 0.018).unreliable?.contains("too little to judge") ?? false)
+        XCTAssertEqual(d.verdict(of: reading(probability: 0.7, activity: 0.018)), .inSync)
+        XCTAssertEqual(d.verdict(of: reading(probability: 0.1, activity: 0.035)), .mismatched)
         XCTAssertNil(reading(probability: 0.7).unreliable)
         XCTAssertTrue(reading(probability: 0.45).unreliable?.contains("below") ?? false)
         // Without a calibration (correlation) there is no uncertain band: the confidence threshold decides.
