@@ -144,10 +144,24 @@ public final class Compositor {
         let m = Self.mask(landmarks: landmarks, transform: t)
         Self.matchDetail(&painted, to: crop, mask: m)
         Self.matchColour(&painted, to: crop, mask: m)
-        let before = image
+        // Only the pasted box of the frame is kept for the detail match, not the whole frame (a
+        // 1080p frame copied twice per frame was a second of a 20-s run).
+        let bounds = FaceCrop.frameBounds(of: m, size: MouthPainter.size, t, width: image.width, height: image.height, inset: 1)
+        let before = bounds.map { Self.region(of: image, around: $0) }
         FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
-        Self.matchFrameDetail(&image, before: before, mask: m, transform: t)
+        if let bounds, let before { Self.matchFrameDetail(&image, before: before, bounds: bounds, mask: m, transform: t) }
         return painted
+    }
+
+    /// The pixels of `b` and a one-pixel ring around it (the Laplacian's and the blur's reach).
+    static func region(of image: RGBImage, around b: (x0: Int, y0: Int, x1: Int, y1: Int)) -> RGBImage {
+        let w = b.x1 - b.x0 + 3, h = b.y1 - b.y0 + 3
+        var out = RGBImage(width: w, height: h)
+        for y in 0..<h {
+            let src = ((b.y0 - 1 + y) * image.width + b.x0 - 1) * 3
+            out.pixels.replaceSubrange((y * w * 3)..<((y + 1) * w * 3), with: image.pixels[src..<(src + w * 3)])
+        }
+        return out
     }
 
     /// The same detail match in the frame's own pixels, after the paste: the crop is smaller than
@@ -157,12 +171,18 @@ public final class Compositor {
     /// the unsharp mask is weighted by the mask, so the edge of the region fades as the paste does.
     public static func matchFrameDetail(_ image: inout RGBImage, before: RGBImage, mask: [Float], transform t: SimilarityTransform,
                                         maxAmount: Float = 1) {
-        let s = MouthPainter.size, inv = t.inverse
-        let corners = [SIMD2(0.0, 0.0), SIMD2(Double(s), 0), SIMD2(0, Double(s)), SIMD2(Double(s), Double(s))].map(inv.apply)
-        let x0 = max(1, Int(corners.map(\.x).min()!.rounded(.down))), x1 = min(image.width - 2, Int(corners.map(\.x).max()!.rounded(.up)))
-        let y0 = max(1, Int(corners.map(\.y).min()!.rounded(.down))), y1 = min(image.height - 2, Int(corners.map(\.y).max()!.rounded(.up)))
+        guard let bounds = FaceCrop.frameBounds(of: mask, size: MouthPainter.size, t, width: image.width, height: image.height, inset: 1)
+        else { return }
+        matchFrameDetail(&image, before: region(of: before, around: bounds), bounds: bounds, mask: mask, transform: t, maxAmount: maxAmount)
+    }
+
+    /// `before` is `region(of:around: bounds)` of the frame before the paste.
+    static func matchFrameDetail(_ image: inout RGBImage, before: RGBImage, bounds: (x0: Int, y0: Int, x1: Int, y1: Int), mask: [Float],
+                                 transform t: SimilarityTransform, maxAmount: Float = 1) {
+        let s = MouthPainter.size
+        let (x0, y0, x1, y1) = bounds
         guard x0 < x1, y0 < y1 else { return }
-        let w = x1 - x0 + 1, h = y1 - y0 + 1
+        let w = x1 - x0 + 1, h = y1 - y0 + 1, rw = w + 2
         var alpha = [Float](repeating: 0, count: w * h)
         mask.withUnsafeBufferPointer { mp in
             for y in 0..<h {
@@ -173,36 +193,44 @@ public final class Compositor {
                 }
             }
         }
-        func grey(_ img: RGBImage, _ x: Int, _ y: Int) -> Float {
-            let o = (y * img.width + x) * 3
-            return 0.299 * Float(img.pixels[o]) + 0.587 * Float(img.pixels[o + 1]) + 0.114 * Float(img.pixels[o + 2])
-        }
-        func laplacianVariance(_ img: RGBImage) -> Double {
-            var sum = 0.0, sum2 = 0.0, n = 0.0
-            for y in 1..<(h - 1) {
-                for x in 1..<(w - 1) where alpha[y * w + x] > 0.5 {
-                    let fx = x + x0, fy = y + y0
-                    let l = Double(4 * grey(img, fx, fy) - grey(img, fx - 1, fy) - grey(img, fx + 1, fy) - grey(img, fx, fy - 1) - grey(img, fx, fy + 1))
-                    sum += l; sum2 += l * l; n += 1
+        let after = region(of: image, around: bounds)
+        // Region coordinates: pixel (x, y) of the box is (x + 1, y + 1) of a region.
+        func laplacianVariance(_ r: RGBImage) -> Double {
+            r.pixels.withUnsafeBufferPointer { p in
+                func grey(_ x: Int, _ y: Int) -> Float {
+                    let o = (y * rw + x) * 3
+                    return 0.299 * Float(p[o]) + 0.587 * Float(p[o + 1]) + 0.114 * Float(p[o + 2])
                 }
+                var sum = 0.0, sum2 = 0.0, n = 0.0
+                for y in 1..<(h - 1) {
+                    for x in 1..<(w - 1) where alpha[y * w + x] > 0.5 {
+                        let rx = x + 1, ry = y + 1
+                        let l = Double(4 * grey(rx, ry) - grey(rx - 1, ry) - grey(rx + 1, ry) - grey(rx, ry - 1) - grey(rx, ry + 1))
+                        sum += l; sum2 += l * l; n += 1
+                    }
+                }
+                guard n > 16 else { return 0 }
+                return sum2 / n - (sum / n) * (sum / n)
             }
-            guard n > 16 else { return 0 }
-            return sum2 / n - (sum / n) * (sum / n)
         }
-        let current = laplacianVariance(image), target = laplacianVariance(before)
+        let current = laplacianVariance(after), target = laplacianVariance(before)
         guard current > 1e-3, target > current else { return }
         let amount = Float(min(Double(maxAmount), (target / current).squareRoot() - 1))
         guard amount > 0.01 else { return }
-        let source = image.pixels, iw = image.width
-        for y in 0..<h {
-            for x in 0..<w where alpha[y * w + x] > 0 {
-                let fx = x + x0, fy = y + y0, k = amount * alpha[y * w + x]
-                for c in 0..<3 {
-                    func at(_ xx: Int, _ yy: Int) -> Float { Float(source[(yy * iw + xx) * 3 + c]) }
-                    let blurred = (4 * at(fx, fy) + 2 * (at(fx - 1, fy) + at(fx + 1, fy) + at(fx, fy - 1) + at(fx, fy + 1))
-                                   + at(fx - 1, fy - 1) + at(fx + 1, fy - 1) + at(fx - 1, fy + 1) + at(fx + 1, fy + 1)) / 16
-                    let v = at(fx, fy) + k * (at(fx, fy) - blurred)
-                    image.pixels[(fy * iw + fx) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+        let iw = image.width
+        after.pixels.withUnsafeBufferPointer { src in
+            image.pixels.withUnsafeMutableBufferPointer { frame in
+                for y in 0..<h {
+                    for x in 0..<w where alpha[y * w + x] > 0 {
+                        let rx = x + 1, ry = y + 1, k = amount * alpha[y * w + x]
+                        for c in 0..<3 {
+                            func at(_ xx: Int, _ yy: Int) -> Float { Float(src[(yy * rw + xx) * 3 + c]) }
+                            let blurred = (4 * at(rx, ry) + 2 * (at(rx - 1, ry) + at(rx + 1, ry) + at(rx, ry - 1) + at(rx, ry + 1))
+                                           + at(rx - 1, ry - 1) + at(rx + 1, ry - 1) + at(rx - 1, ry + 1) + at(rx + 1, ry + 1)) / 16
+                            let v = at(rx, ry) + k * (at(rx, ry) - blurred)
+                            frame[((y + y0) * iw + x + x0) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+                        }
+                    }
                 }
             }
         }

@@ -115,33 +115,61 @@ public enum FaceCrop {
     /// ghost of the old lips' edges).
     public static func paste(_ crop: RGBImage, mask: [Float], into image: inout RGBImage, _ t: SimilarityTransform,
                              original: RGBImage? = nil, detailTolerance: Float = 16) {
-        let size = crop.width, inv = t.inverse
-        let corners = [SIMD2(0.0, 0.0), SIMD2(Double(size), 0), SIMD2(0, Double(size)), SIMD2(Double(size), Double(size))].map(inv.apply)
-        let x0 = max(0, Int(corners.map(\.x).min()!.rounded(.down))), x1 = min(image.width - 1, Int(corners.map(\.x).max()!.rounded(.up)))
-        let y0 = max(0, Int(corners.map(\.y).min()!.rounded(.down))), y1 = min(image.height - 1, Int(corners.map(\.y).max()!.rounded(.up)))
-        guard x0 <= x1, y0 <= y1 else { return }
-        for y in y0...y1 {
-            for x in x0...x1 {
-                let c = t.apply(SIMD2(Double(x), Double(y)))
-                guard c.x >= 0, c.y >= 0, c.x <= Double(size - 1), c.y <= Double(size - 1) else { continue }
-                let alpha = bilinear(mask, size, c.x, c.y)
-                if alpha <= 0 { continue }
-                let o = (y * image.width + x) * 3
-                var v = sampleCubic(crop, c.x, c.y)
-                if let original {
-                    let r = sampleCubic(original, c.x, c.y)
-                    let d = 0.299 * (v.0 - r.0) + 0.587 * (v.1 - r.1) + 0.114 * (v.2 - r.2)
-                    let k = 1 / (1 + (d / detailTolerance) * (d / detailTolerance))
-                    v.0 += k * (Float(image.pixels[o]) - r.0)
-                    v.1 += k * (Float(image.pixels[o + 1]) - r.1)
-                    v.2 += k * (Float(image.pixels[o + 2]) - r.2)
+        let size = crop.width
+        guard let (x0, y0, x1, y1) = frameBounds(of: mask, size: size, t, width: image.width, height: image.height) else { return }
+        let width = image.width
+        // One sampler position per pixel serves the painted crop and the original alike.
+        crop.pixels.withUnsafeBufferPointer { painted in
+            (original ?? crop).pixels.withUnsafeBufferPointer { before in
+                mask.withUnsafeBufferPointer { m in
+                    image.pixels.withUnsafeMutableBufferPointer { frame in
+                        for y in y0...y1 {
+                            for x in x0...x1 {
+                                let c = t.apply(SIMD2(Double(x), Double(y)))
+                                guard c.x >= 0, c.y >= 0, c.x <= Double(size - 1), c.y <= Double(size - 1) else { continue }
+                                let alpha = Bilinear.sample(m.baseAddress!, width: size, height: size, x: c.x, y: c.y)
+                                if alpha <= 0 { continue }
+                                let o = (y * width + x) * 3
+                                let sampler = CatmullRom(clamping: c.x, c.y, width: size, height: size)
+                                var v = sampler.rgb(painted, width: size)
+                                if original != nil {
+                                    let r = sampler.rgb(before, width: size)
+                                    let d = 0.299 * (v.0 - r.0) + 0.587 * (v.1 - r.1) + 0.114 * (v.2 - r.2)
+                                    let k = 1 / (1 + (d / detailTolerance) * (d / detailTolerance))
+                                    v.0 += k * (Float(frame[o]) - r.0)
+                                    v.1 += k * (Float(frame[o + 1]) - r.1)
+                                    v.2 += k * (Float(frame[o + 2]) - r.2)
+                                }
+                                func blend(_ i: Int, _ p: Float) -> UInt8 { UInt8(max(0, min(255, (Float(frame[i]) * (1 - alpha) + p * alpha).rounded()))) }
+                                frame[o] = blend(o, v.0)
+                                frame[o + 1] = blend(o + 1, v.1)
+                                frame[o + 2] = blend(o + 2, v.2)
+                            }
+                        }
+                    }
                 }
-                func blend(_ i: Int, _ p: Float) -> UInt8 { UInt8(max(0, min(255, (Float(image.pixels[i]) * (1 - alpha) + p * alpha).rounded()))) }
-                image.pixels[o] = blend(o, v.0)
-                image.pixels[o + 1] = blend(o + 1, v.1)
-                image.pixels[o + 2] = blend(o + 2, v.2)
             }
         }
+    }
+
+    /// The frame pixels a paste through `mask` can touch: the mask's nonzero box in the crop (one
+    /// pixel wider, for the sampler's reach), through the inverse transform, clamped to the frame
+    /// (shrunk by `inset` on every side); nil when nothing is left. The mouth mask covers a third of
+    /// the crop, so this is a third of the work of the crop's whole box.
+    public static func frameBounds(of mask: [Float], size: Int, _ t: SimilarityTransform, width: Int, height: Int,
+                                   inset: Int = 0) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        var cx0 = size, cy0 = size, cx1 = -1, cy1 = -1
+        for y in 0..<size {
+            for x in 0..<size where mask[y * size + x] > 0 {
+                cx0 = min(cx0, x); cx1 = max(cx1, x); cy0 = min(cy0, y); cy1 = max(cy1, y)
+            }
+        }
+        guard cx1 >= 0 else { return nil }
+        let lo = SIMD2(Double(cx0 - 1), Double(cy0 - 1)), hi = SIMD2(Double(cx1 + 1), Double(cy1 + 1))
+        let corners = [lo, SIMD2(hi.x, lo.y), SIMD2(lo.x, hi.y), hi].map(t.inverse.apply)
+        let x0 = max(inset, Int(corners.map(\.x).min()!.rounded(.down))), x1 = min(width - 1 - inset, Int(corners.map(\.x).max()!.rounded(.up)))
+        let y0 = max(inset, Int(corners.map(\.y).min()!.rounded(.down))), y1 = min(height - 1 - inset, Int(corners.map(\.y).max()!.rounded(.up)))
+        return x0 <= x1 && y0 <= y1 ? (x0, y0, x1, y1) : nil
     }
 
     /// Catmull-Rom sample, unrounded: the paste's, so that the round trip to the crop and back
