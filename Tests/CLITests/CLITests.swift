@@ -272,9 +272,8 @@ final class CLITests: XCTestCase {
         let split = dir.appendingPathComponent("split.tsv").path
         try "# test split\ntrain\tgrid_talk.mp4\nheldout\tunseen_talk.mp4\n".write(toFile: split, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("m.safetensors").path
-        // The recipe is pinned to the one the log was recorded with (voice augmentation only), and
-        // the GEMM kernel is pinned to the one the log was recorded with (OpenBLAS's generic SSE3
-        // kernel, in every x86-64 build): another kernel sums in another order, and the losses then
+        // Both the recipe and the GEMM kernel are pinned to those the log was recorded with: voice
+        // augmentation only, and OpenBLAS's generic SSE3 kernel (in every x86-64 build): another kernel sums in another order, and the losses then
         // drift by ~1e-5 over the steps, whatever machine CI lands on.
         let run = try lipsync(["train", "sync", "--data", Self.media.path, "--split", split, "--out", out, "--cache", dir.appendingPathComponent("cache").path,
                                "--batch", "8", "--steps", "12", "--log-every", "1", "--eval-every", "6", "--seed", "1",
