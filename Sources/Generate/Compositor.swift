@@ -40,17 +40,24 @@ public final class Compositor {
         // The Laplacian's variance grows about as (1 + amount)^2 under an unsharp mask.
         let amount = Float(min(1, (target / paintedVariance).squareRoot() - 1))
         let source = painted.pixels
-        for y in 1..<(s - 1) {
-            for x in 1..<(s - 1) where mask[y * s + x] > 0 {
-                for c in 0..<3 {
-                    func at(_ xx: Int, _ yy: Int) -> Float { Float(source[(yy * s + xx) * 3 + c]) }
-                    let blurred = (4 * at(x, y) + 2 * (at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1))
-                                   + at(x - 1, y - 1) + at(x + 1, y - 1) + at(x - 1, y + 1) + at(x + 1, y + 1)) / 16
-                    let v = at(x, y) + amount * (at(x, y) - blurred)
-                    painted.pixels[(y * s + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+        source.withUnsafeBufferPointer { src in
+            for y in 1..<(s - 1) {
+                for x in 1..<(s - 1) where mask[y * s + x] > 0 {
+                    for c in 0..<3 { painted.pixels[(y * s + x) * 3 + c] = unsharp(src, width: s, x: x, y: y, channel: c, amount: amount) }
                 }
             }
         }
+    }
+
+    /// One channel of the detail matches' unsharp mask at (x, y) of an interleaved RGB buffer `width`
+    /// pixels wide: v + amount · (v − 3 × 3 binomial blur of v), rounded and clamped.
+    @inline(__always)
+    static func unsharp(_ src: UnsafeBufferPointer<UInt8>, width: Int, x: Int, y: Int, channel c: Int, amount: Float) -> UInt8 {
+        func at(_ xx: Int, _ yy: Int) -> Float { Float(src[(yy * width + xx) * 3 + c]) }
+        let blurred = (4 * at(x, y) + 2 * (at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1))
+                       + at(x - 1, y - 1) + at(x + 1, y - 1) + at(x - 1, y + 1) + at(x + 1, y + 1)) / 16
+        let v = at(x, y) + amount * (at(x, y) - blurred)
+        return UInt8(max(0, min(255, v.rounded())))
     }
 
     /// The aligned crop a frame's face gives (also the reference crop's source).
@@ -222,14 +229,8 @@ public final class Compositor {
             image.pixels.withUnsafeMutableBufferPointer { frame in
                 for y in 0..<h {
                     for x in 0..<w where alpha[y * w + x] > 0 {
-                        let rx = x + 1, ry = y + 1, k = amount * alpha[y * w + x]
-                        for c in 0..<3 {
-                            func at(_ xx: Int, _ yy: Int) -> Float { Float(src[(yy * rw + xx) * 3 + c]) }
-                            let blurred = (4 * at(rx, ry) + 2 * (at(rx - 1, ry) + at(rx + 1, ry) + at(rx, ry - 1) + at(rx, ry + 1))
-                                           + at(rx - 1, ry - 1) + at(rx + 1, ry - 1) + at(rx - 1, ry + 1) + at(rx + 1, ry + 1)) / 16
-                            let v = at(rx, ry) + k * (at(rx, ry) - blurred)
-                            frame[((y + y0) * iw + x + x0) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
-                        }
+                        let k = amount * alpha[y * w + x]
+                        for c in 0..<3 { frame[((y + y0) * iw + x + x0) * 3 + c] = unsharp(src, width: rw, x: x + 1, y: y + 1, channel: c, amount: k) }
                     }
                 }
             }

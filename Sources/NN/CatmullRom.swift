@@ -49,11 +49,4 @@ public struct CatmullRom: Sendable {
                 wy.0 * a.1 + wy.1 * b.1 + wy.2 * c.1 + wy.3 * d.1,
                 wy.0 * a.2 + wy.1 * b.2 + wy.2 * c.2 + wy.3 * d.2)
     }
-
-    /// The weighted sum of `value(column, row)` over the 16 taps.
-    @inline(__always)
-    public func sum(_ value: (Int, Int) -> Float) -> Float {
-        func row(_ y: Int) -> Float { wx.0 * value(xs.0, y) + wx.1 * value(xs.1, y) + wx.2 * value(xs.2, y) + wx.3 * value(xs.3, y) }
-        return wy.0 * row(ys.0) + wy.1 * row(ys.1) + wy.2 * row(ys.2) + wy.3 * row(ys.3)
-    }
 }

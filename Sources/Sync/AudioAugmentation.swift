@@ -17,7 +17,10 @@ public enum AudioAugmentation: String, Sendable, CaseIterable {
 extension Augmentation {
     /// The log-mel scale's units in power: one unit of the Wav2Lip normalised mel is 12.5 dB
     /// (-4...4 spans -100...0 dB), so power = 10^(1.25 v).
-    static let decibelsPerUnit: Float = 12.5
+    static let decibelsPerUnit: Float = {
+        let c = MelConfiguration()
+        return -c.minLevelDB / (2 * c.maxAbsValue)
+    }()
 
     /// Centre frequency (Hz) of each of the 80 mel bands, for the channel and noise shapes.
     static let bandCentres: [Double] = {

@@ -172,13 +172,6 @@ public enum FaceCrop {
         return x0 <= x1 && y0 <= y1 ? (x0, y0, x1, y1) : nil
     }
 
-    /// Catmull-Rom sample, unrounded: the paste's, so that the round trip to the crop and back
-    /// does not soften the frame twice (values may overshoot 0...255 slightly; the blend clamps).
-    static func sampleCubic(_ img: RGBImage, _ x: Double, _ y: Double) -> (Float, Float, Float) {
-        let t = CatmullRom(clamping: x, y, width: img.width, height: img.height)
-        return img.pixels.withUnsafeBufferPointer { t.rgb($0, width: img.width) }
-    }
-
     /// Bilinear sample, unrounded.
     static func sampleFloat(_ img: RGBImage, _ x: Double, _ y: Double) -> (Float, Float, Float) {
         let t = Bilinear(clamping: x, y, width: img.width, height: img.height)
@@ -190,10 +183,6 @@ public enum FaceCrop {
     static func sample(_ img: RGBImage, _ x: Double, _ y: Double) -> (UInt8, UInt8, UInt8) {
         let v = sampleFloat(img, x, y)
         return (UInt8(v.0.rounded()), UInt8(v.1.rounded()), UInt8(v.2.rounded()))
-    }
-
-    static func bilinear(_ m: [Float], _ size: Int, _ x: Double, _ y: Double) -> Float {
-        m.withUnsafeBufferPointer { Bilinear.sample($0.baseAddress!, width: size, height: size, x: x, y: y) }
     }
 
     static func boxBlur(_ m: [Float], size: Int, radius r: Int) -> [Float] {
