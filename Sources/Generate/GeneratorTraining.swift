@@ -38,7 +38,7 @@ public final class GeneratorObjective: Objective {
         /// Optimiser steps before the sync loss joins.
         public var syncFrom = 500
         public var seed: UInt64 = 1
-        public var augment = true
+        public var augmentation = CropAugmentation.full
         /// BatchNorm on its running statistics while the weights train. Fine-tuning on one person
         /// with a few windows per step needs it: batch statistics of 10 near-identical frames are far
         /// from the ones the painter meets at inference, and the weights learn to lean on them.
@@ -87,7 +87,7 @@ public final class GeneratorObjective: Objective {
     }
 
     public func nextBatch() -> PaintBatch {
-        fill(clips: train, windows: windows, augment: options.augment, rng: &rng)
+        fill(clips: train, windows: windows, augmentation: options.augmentation, rng: &rng)
         return batch
     }
 
@@ -173,24 +173,25 @@ public final class GeneratorObjective: Objective {
     // MARK: batches
 
     /// Fills the batch: random windows, each frame's reference a random other frame of its clip
-    /// (at least 5 frames away), optional brightness / contrast / flip shared by a window.
-    func fill(clips: [FaceClip], windows: [(clip: Int, start: Int)], augment: Bool, rng: inout SeededRandom) {
+    /// (at least 5 frames away), each window with one draw of `augmentation`.
+    func fill(clips: [FaceClip], windows: [(clip: Int, start: Int)], augmentation: CropAugmentation, rng: inout SeededRandom) {
         let s = MouthPainter.size, plane = s * s, top = MouthPainter.paintTop
         for w in 0..<options.windows {
             let (ci, start) = windows[Int(rng.next() % UInt64(windows.count))]
             let clip = clips[ci]
-            let gain: Float = augment ? 0.8 + 0.4 * rng.uniform() : 1
-            let offset: Float = augment ? (rng.uniform() - 0.5) * 0.16 : 0
-            let flip = augment && rng.uniform() < 0.5
+            let look = CropLook(augmentation, rng: &rng)
+            // The frame and its target share one placement; the reference, from another moment,
+            // draws its own, as the tracker's alignment of two moments differs on a new face.
+            let flip = augmentation != .none && rng.uniform() < 0.5
+            let frameAt = CropPlacement(augmentation, flip: flip, rng: &rng), referenceAt = CropPlacement(augmentation, flip: flip, rng: &rng)
             let candidates = (0..<clip.frames).filter { clip.valid[$0] && abs($0 - start - 2) > 4 }
             let reference = candidates.isEmpty ? start : candidates[Int(rng.next() % UInt64(candidates.count))]
             for f in 0..<5 {
                 let slot = w * 5 + f, frame = start + f
                 let face = batch.face.data + slot * 6 * plane
-                Self.write(clip.crop(frame), into: face, gain: gain, offset: offset, flip: flip, maskFrom: top)
-                Self.write(clip.crop(reference), into: face + 3 * plane, gain: gain, offset: offset, flip: flip, maskFrom: s)
-                let target = batch.target.data + slot * 3 * (s - top) * s
-                Self.writeLower(clip.crop(frame), into: target, gain: gain, offset: offset, flip: flip)
+                Self.render(clip.crop(frame), rows: 0..<s, into: face, look, frameAt, maskFrom: top)
+                Self.render(clip.crop(reference), rows: 0..<s, into: face + 3 * plane, look, referenceAt, maskFrom: s)
+                Self.render(clip.crop(frame), rows: top..<s, into: batch.target.data + slot * 3 * (s - top) * s, look, frameAt, maskFrom: s)
                 let m = clip.generatorMel(frame: frame)
                 (batch.mel.data + slot * m.count).update(from: m, count: m.count)
             }
@@ -199,25 +200,34 @@ public final class GeneratorObjective: Objective {
         }
     }
 
-    /// An 8-bit RGB crop into planes of 0...1 (rows from `maskFrom` on set to 0: the masked half).
-    static func write(_ crop: ArraySlice<UInt8>, into out: UnsafeMutablePointer<Float>, gain: Float, offset: Float, flip: Bool, maskFrom: Int) {
-        let s = MouthPainter.size, plane = s * s, base = crop.startIndex
-        for y in 0..<s {
-            for x in 0..<s {
-                let sx = flip ? s - 1 - x : x
-                for c in 0..<3 {
-                    out[c * plane + y * s + x] = y >= maskFrom ? 0 : min(1, max(0, Float(crop[base + (y * s + sx) * 3 + c]) / 255 * gain + offset))
+    /// Rows `rows` of an 8-bit RGB crop, placed and coloured, into planes of 0...1 (plane height:
+    /// the row count; rows from `maskFrom` on set to 0: the masked half).
+    static func render(_ crop: ArraySlice<UInt8>, rows: Range<Int>, into out: UnsafeMutablePointer<Float>,
+                       _ look: CropLook, _ at: CropPlacement, maskFrom: Int) {
+        let s = MouthPainter.size, plane = rows.count * s
+        let c = Double(s - 1) / 2
+        crop.withUnsafeBufferPointer { px in
+            @inline(__always) func value(_ x: Int, _ y: Int, _ ch: Int) -> Float { Float(px[(y * s + x) * 3 + ch]) }
+            for y in rows {
+                let o = (y - rows.lowerBound) * s
+                for x in 0..<s {
+                    guard y < maskFrom else {
+                        for ch in 0..<3 { out[ch * plane + o + x] = 0 }
+                        continue
+                    }
+                    let mx = Double(at.flip ? s - 1 - x : x)
+                    var rgb: (Float, Float, Float)
+                    if at.isIdentity {
+                        let i = Int(mx)
+                        rgb = (value(i, y, 0), value(i, y, 1), value(i, y, 2))
+                    } else {
+                        let t = Bilinear(clamping: c + (mx - c) / at.scale - at.dx, c + (Double(y) - c) / at.scale - at.dy, width: s, height: s)
+                        func tap(_ ch: Int) -> Float { t.mix(value(t.x0, t.y0, ch), value(t.x1, t.y0, ch), value(t.x0, t.y1, ch), value(t.x1, t.y1, ch)) }
+                        rgb = (tap(0), tap(1), tap(2))
+                    }
+                    let v = look.apply(rgb.0 / 255, rgb.1 / 255, rgb.2 / 255)
+                    out[o + x] = v.0; out[plane + o + x] = v.1; out[2 * plane + o + x] = v.2
                 }
-            }
-        }
-    }
-
-    static func writeLower(_ crop: ArraySlice<UInt8>, into out: UnsafeMutablePointer<Float>, gain: Float, offset: Float, flip: Bool) {
-        let s = MouthPainter.size, top = MouthPainter.paintTop, plane = (s - top) * s, base = crop.startIndex
-        for y in top..<s {
-            for x in 0..<s {
-                let sx = flip ? s - 1 - x : x
-                for c in 0..<3 { out[c * plane + (y - top) * s + x] = min(1, max(0, Float(crop[base + (y * s + sx) * 3 + c]) / 255 * gain + offset)) }
             }
         }
     }
@@ -235,7 +245,7 @@ public final class GeneratorObjective: Objective {
         var l1 = 0.0, mse = 0.0, count = 0
         let target = Tensor(shape: [1])
         for _ in 0..<6 {
-            fill(clips: heldOut, windows: held, augment: false, rng: &r)
+            fill(clips: heldOut, windows: held, augmentation: .none, rng: &r)
             target.copy(from: batch.target)
             let out = generator.forward(face: batch.face, mel: batch.mel)
             for i in 0..<out.count {
@@ -325,4 +335,60 @@ final class ExpertMouth {
             }
         }
     }
+}
+
+/// How training crops are varied. One identity is all the painter trains on, so `full` imitates what
+/// differs on a new face: its lighting and camera (colour casts, saturation down to black and white)
+/// and where the tracker's alignment puts its mouth (scale and shift).
+public enum CropAugmentation: String, Sendable, CaseIterable {
+    /// Crops as cached.
+    case none
+    /// Brightness, contrast and a horizontal flip, shared by a window (runs 1 to 3).
+    case light
+    /// `light`, plus per-channel gains of ±8 %, saturation 0.5–1.3 (black and white one window in
+    /// ten), and a scale of ±6 % with a shift of ±3 pixels.
+    case full
+}
+
+/// One window's colour: out = clamp(gain_c · (luma + saturation · (v − luma)) + offset).
+struct CropLook {
+    var gains: (Float, Float, Float) = (1, 1, 1)
+    var saturation: Float = 1
+    var offset: Float = 0
+
+    init(_ a: CropAugmentation, rng: inout SeededRandom) {
+        guard a != .none else { return }
+        let gain = 0.8 + 0.4 * rng.uniform()
+        offset = (rng.uniform() - 0.5) * 0.16
+        gains = (gain, gain, gain)
+        guard a == .full else { return }
+        func cast() -> Float { gain * (1 + 0.16 * (rng.uniform() - 0.5)) }
+        gains = (cast(), cast(), cast())
+        saturation = rng.uniform() < 0.1 ? 0 : 0.5 + 0.8 * rng.uniform()
+    }
+
+    @inline(__always)
+    func apply(_ r: Float, _ g: Float, _ b: Float) -> (Float, Float, Float) {
+        let l = 0.299 * r + 0.587 * g + 0.114 * b
+        @inline(__always) func one(_ v: Float, _ k: Float) -> Float { min(1, max(0, k * (l + saturation * (v - l)) + offset)) }
+        return (one(r, gains.0), one(g, gains.1), one(b, gains.2))
+    }
+}
+
+/// Where a crop lands: output pixel p samples the cached crop at centre + (p − centre) / scale − shift,
+/// after an optional mirror (shared by a window's frames and reference, so the reference's own
+/// asymmetries stay usable).
+struct CropPlacement {
+    var flip = false
+    var scale = 1.0, dx = 0.0, dy = 0.0
+
+    init(_ a: CropAugmentation, flip: Bool, rng: inout SeededRandom) {
+        self.flip = flip
+        guard a == .full else { return }
+        scale = 0.94 + 0.12 * Double(rng.uniform())
+        dx = 6 * Double(rng.uniform()) - 3
+        dy = 6 * Double(rng.uniform()) - 3
+    }
+
+    var isIdentity: Bool { scale == 1 && dx == 0 && dy == 0 }
 }

@@ -177,6 +177,7 @@ struct GenerateCommand: ParsableCommand {
         options.syncWeight = syncWeight
         options.syncFrom = 0
         options.frozenNormalisation = true
+        options.augmentation = .light
         let expert = syncWeight > 0 ? try SyncNet(contentsOf: ModelLocator.url("sync_pixels.safetensors").path, mode: .frozen) : nil
         let objective = GeneratorObjective(generator: painter, critic: QualityCritic(), expert: expert, train: [clip], heldOut: [], options: options)
         var loop = Trainer<GeneratorObjective>.Options()

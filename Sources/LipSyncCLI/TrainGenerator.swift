@@ -7,6 +7,8 @@ import Sync
 import Training
 import Vision
 
+extension CropAugmentation: ExpressibleByArgument {}
+
 struct TrainGenerator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generator",
@@ -41,7 +43,9 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
-    @Flag(help: "Train without augmentation.") var noAugment = false
+    @Option(help: "How training crops are varied: none, light (brightness, contrast, flip: runs 1 to 3) or full (light, plus colour casts, saturation down to black and white, and ±6 % scale and ±3 pixel shifts, for faces and cameras the training identity does not show).")
+    var augmentation: CropAugmentation = .full
+    @Flag(help: "Train without augmentation (as --augmentation none).") var noAugment = false
     @Flag(help: "Keep BatchNorm on its running statistics (fine-tuning and person adaptation with few windows per step).") var freezeNormalisation = false
 
     func validate() throws {
@@ -92,7 +96,7 @@ struct TrainGenerator: ParsableCommand {
             options.adversarialWeight = adversarialWeight
             options.perceptualWeight = perceptualWeight
             options.seed = seed
-            options.augment = !noAugment
+            options.augmentation = noAugment ? .none : augmentation
             options.frozenNormalisation = freezeNormalisation
             let objective = GeneratorObjective(generator: generator, critic: QualityCritic(seed: seed + 1), expert: expertModel,
                                                train: train, heldOut: held, options: options)

@@ -118,7 +118,7 @@ final class PainterTests: XCTestCase {
         func make() -> Trainer<GeneratorObjective> {
             var o = GeneratorObjective.Options()
             o.windows = 1
-            o.augment = false
+            o.augmentation = .none
             o.generatorLearningRate = 3e-3
             o.criticLearningRate = 1e-3
             // Reconstruction alone: the critic's losses are tested by the resume below and the CLI run.
