@@ -11,6 +11,12 @@ struct Train: ParsableCommand {
         subcommands: [TrainSync.self, TrainGenerator.self])
 }
 
+/// How `train sync`'s lips branch reads the landmarks (`SyncNet.normalisesGeometry`).
+enum GeometryInput: String, ExpressibleByArgument, CaseIterable {
+    case raw
+    case windowNormalised = "window-normalised"
+}
+
 struct TrainSync: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
@@ -35,6 +41,8 @@ struct TrainSync: ParsableCommand {
     @Option(help: "Checkpoint interval, in steps.") var checkpointEvery = 250
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
+    @Option(help: "How the lips branch reads the lip landmarks: raw (positions in the face's aligned frame) or window-normalised (centred on each window's lip centroid, in units of its mouth width, so mouth position and size, which differ from person to person, drop out). Default: as the --init model, else raw.")
+    var geometry: GeometryInput?
     @Option(name: .customLong("init"), help: "Start from these sync model weights instead of a random initialisation (fine-tuning).") var initial: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Flag(help: "Train without augmentation (for ablation).") var noAugment = false
@@ -64,6 +72,11 @@ struct TrainSync: ParsableCommand {
             if let initial {
                 try model.loadWeights(from: initial)
                 note("initialised from \(initial)")
+            }
+            if let geometry {
+                model.normalisesGeometry = geometry == .windowNormalised
+            } else if let initial {
+                model.normalisesGeometry = try SyncNet(contentsOf: initial).normalisesGeometry
             }
 
             let prepare = { (list: [String], label: String) in

@@ -77,6 +77,29 @@ public enum MouthFeatures {
         return (crop, geometry)
     }
 
+    /// One window's lip geometry (`frames` x 40 points, x and y), centred on the lip points' centroid
+    /// over the window and divided by the window's mean mouth width (outer-lip corner to corner), so a
+    /// face's mouth position and size drop out and its shape and motion stay.
+    static func normaliseGeometry(_ g: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, frames: Int) {
+        let per = geometryCount, points = per / 2
+        var cx: Float = 0, cy: Float = 0, width: Float = 0
+        for f in 0..<frames {
+            let p = g + f * per
+            for k in 0..<points { cx += p[2 * k]; cy += p[2 * k + 1] }
+            // Outer-lip indices 0 and 10 are the corners (both contours run corner - upper - corner - lower).
+            let dx = p[20] - p[0], dy = p[21] - p[1]
+            width += (dx * dx + dy * dy).squareRoot()
+        }
+        cx /= Float(frames * points); cy /= Float(frames * points)
+        let inv = 1 / max(width / Float(frames), 1e-3)
+        for f in 0..<frames {
+            for k in 0..<points {
+                out[f * per + 2 * k] = (g[f * per + 2 * k] - cx) * inv
+                out[f * per + 2 * k + 1] = (g[f * per + 2 * k + 1] - cy) * inv
+            }
+        }
+    }
+
     /// Writes one window's model input: the central width x height of each stored crop, normalised
     /// over the whole window to zero mean and unit deviation (lighting and skin tone drop out).
     static func windowInput(_ crops: [UnsafePointer<Float>], into out: UnsafeMutablePointer<Float>) {

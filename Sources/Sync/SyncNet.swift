@@ -17,6 +17,7 @@ public final class SyncNet: Model {
     public static let frames = 5
     public static let embedding = 64
     public static let geometryFeatures = frames * MouthFeatures.geometryCount
+    static let windowNormalisedTag = "window-normalised"
 
     let crop: Sequential
     let cropFlatten = Flatten()
@@ -26,6 +27,12 @@ public final class SyncNet: Model {
     /// false) sees only the mouth crops: it can judge painted pixels, which have no landmarks, so
     /// it is the generator's sync expert.
     public let usesGeometry: Bool
+    /// Whether the lip geometry is re-expressed per window before the lips branch reads it: centred on
+    /// the window's lip centroid and in units of its mouth width (`MouthFeatures.normaliseGeometry`).
+    /// Where a person's mouth sits under the nose, and how wide it is, then drop out; its opening
+    /// relative to its width, and its motion, stay. Saved with the weights (`geometry` tag).
+    public var normalisesGeometry = false
+    private let normalisedGeometry = Tensor(shape: [1])
     let fuse: Sequential
     let audio: Sequential
     /// The logit's scale and bias on the cosine similarity.
@@ -90,13 +97,22 @@ public final class SyncNet: Model {
     public func embedVisual(crops: Tensor, geometry: Tensor) -> Tensor {
         let a = cropFlatten.forward(crop.forward(crops))
         guard let lips else { return fuse.forward(a) }
-        let b = lips.forward(geometry)
+        var g = geometry
+        if normalisesGeometry {
+            normalisedGeometry.reshape([geometry.n, Self.geometryFeatures])
+            for i in 0..<geometry.n {
+                MouthFeatures.normaliseGeometry(geometry.data + i * Self.geometryFeatures, into: normalisedGeometry.data + i * Self.geometryFeatures,
+                                                frames: Self.frames)
+            }
+            g = normalisedGeometry
+        }
+        let b = lips.forward(g)
         TensorOps.concatChannels([a, b], into: joined)
         return fuse.forward(joined)
     }
 
     /// What reaches the visual inputs from dL/d(embedding): gradients towards the (normalised) crops
-    /// and the lip geometry. Only meaningful when frozen: in training the first block skips it.
+    /// and the lip geometry (the normalised geometry, where the model normalises it). Only meaningful when frozen: in training the first block skips it.
     public struct VisualGradient {
         public var crops: Tensor
         public var geometry: Tensor
@@ -133,6 +149,7 @@ public final class SyncNet: Model {
     public func save(to path: String, metadata: [String: String] = [:]) throws {
         var meta = metadata
         meta["inputs"] = usesGeometry ? "pixels+lips" : "pixels"
+        meta["geometry"] = normalisesGeometry ? Self.windowNormalisedTag : "raw"
         try saveWeights(to: path, metadata: meta)
     }
 
@@ -141,6 +158,7 @@ public final class SyncNet: Model {
     public convenience init(contentsOf path: String, mode: ModelMode = .inference) throws {
         let f = try SafetensorsFile(path: path)
         self.init(usesGeometry: f.metadata["inputs"] != "pixels")
+        normalisesGeometry = f.metadata["geometry"] == Self.windowNormalisedTag
         try loadWeights(from: path)
         setMode(mode)
     }
