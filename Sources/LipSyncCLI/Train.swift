@@ -41,6 +41,8 @@ struct TrainSync: ParsableCommand {
     @Option(help: "Checkpoint interval, in steps.") var checkpointEvery = 250
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
+    @Flag(help: "Add a third visual input: FaceMesh's own backbone features at the lip points (trained on many faces; the transfer the data's two identities cannot give). With --init from a model without it, the new branch starts at zero weight.")
+    var meshFeatures = false
     @Option(help: "How the lips branch reads the lip landmarks: raw (positions in the face's aligned frame) or window-normalised (centred on each window's lip centroid, in units of its mouth width, so mouth position and size, which differ from person to person, drop out). Default: as the --init model, else raw.")
     var geometry: GeometryInput?
     @Option(name: .customLong("init"), help: "Start from these sync model weights instead of a random initialisation (fine-tuning).") var initial: String?
@@ -68,16 +70,17 @@ struct TrainSync: ParsableCommand {
             }
             note("\(trainFiles.count) training clips, \(heldFiles.count) held-out clips, \(files.count - trainFiles.count - heldFiles.count) others not used")
 
-            let model = SyncNet(seed: seed, usesGeometry: !pixelsOnly)
+            let model = SyncNet(seed: seed, usesGeometry: !pixelsOnly, usesMesh: meshFeatures)
             if let initial {
-                try model.loadWeights(from: initial)
+                let start = try SyncNet(contentsOf: initial, mode: .training)
+                guard start.usesGeometry == model.usesGeometry, !start.usesMesh || model.usesMesh else {
+                    throw CLIError(description: "\(initial): a \(start.usesMesh ? "mesh" : start.usesGeometry ? "pixels+lips" : "pixels-only") model cannot start this one", exitCode: 65)
+                }
+                model.adopt(start)
                 note("initialised from \(initial)")
             }
-            if let geometry {
-                model.normalisesGeometry = geometry == .windowNormalised
-            } else if let initial {
-                model.normalisesGeometry = try SyncNet(contentsOf: initial).normalisesGeometry
-            }
+            // Unset: as the --init model (adopted above), else raw.
+            if let geometry { model.normalisesGeometry = geometry == .windowNormalised }
 
             let prepare = { (list: [String], label: String) in
                 try prepareClips(list, label) { try ClipFeatures.cached(video: $0, directory: cache) } usable: { !$0.windowStarts.isEmpty }

@@ -30,7 +30,8 @@ public enum LearnedSync {
             for s in clip.windowStarts {
                 let frames = (0..<SyncNet.frames).map { c.baseAddress! + (s + $0) * ClipFeatures.cropSize }
                 let g = Array(clip.geometry[(s * MouthFeatures.geometryCount)..<((s + SyncNet.frames) * MouthFeatures.geometryCount)])
-                batcher.add(track: 0, start: s, crops: frames, geometry: g) { visual.append(VisualWindow(start: $0.start, embedding: $0.embedding)) }
+                let m = Array(clip.mesh[(s * ClipFeatures.meshCount)..<((s + SyncNet.frames) * ClipFeatures.meshCount)])
+                batcher.add(track: 0, start: s, crops: frames, geometry: g, mesh: m) { visual.append(VisualWindow(start: $0.start, embedding: $0.embedding)) }
             }
         }
         batcher.flush { visual.append(VisualWindow(start: $0.start, embedding: $0.embedding)) }
@@ -155,7 +156,7 @@ struct WindowEmbedding {
 final class VisualBatcher {
     let model: SyncNet
     let batch: Int
-    let crops: Tensor, geometry: Tensor
+    let crops: Tensor, geometry: Tensor, mesh: Tensor
     var pending: [(track: Int, start: Int)] = []
 
     init(model: SyncNet, batch: Int = 32) {
@@ -163,34 +164,45 @@ final class VisualBatcher {
         self.batch = batch
         crops = Tensor(shape: [batch, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
         geometry = Tensor(shape: [batch, SyncNet.geometryFeatures])
+        mesh = Tensor(shape: [batch, SyncNet.meshFeatures])
     }
 
-    func add(track: Int, start: Int, crops frames: [UnsafePointer<Float>], geometry g: [Float], emit: (WindowEmbedding) -> Void) {
+    func add(track: Int, start: Int, crops frames: [UnsafePointer<Float>], geometry g: [Float], mesh m: [Float], emit: (WindowEmbedding) -> Void) {
         let k = pending.count
         let plane = MouthFeatures.width * MouthFeatures.height * SyncNet.frames
         crops.reshape([batch, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
         geometry.reshape([batch, SyncNet.geometryFeatures])
         MouthFeatures.windowInput(frames, into: crops.data + k * plane)
         (geometry.data + k * SyncNet.geometryFeatures).update(from: g, count: SyncNet.geometryFeatures)
+        if model.usesMesh {
+            mesh.reshape([batch, SyncNet.meshFeatures])
+            // A face whose descriptor is missing (a gap filled across differently sized ones) reads zeros.
+            if m.count == SyncNet.meshFeatures {
+                (mesh.data + k * SyncNet.meshFeatures).update(from: m, count: SyncNet.meshFeatures)
+            } else {
+                (mesh.data + k * SyncNet.meshFeatures).update(repeating: 0, count: SyncNet.meshFeatures)
+            }
+        }
         pending.append((track, start))
         if pending.count == batch { flush(emit) }
     }
 
     /// The last five frames of each track; a window is scored once they are consecutive.
-    private var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float])]] = [:]
+    private var recent: [Int: [(frame: Int, crop: [Float], geometry: [Float], mesh: [Float])]] = [:]
 
     /// Adds a track's mouth at `frame`; the window ending there is scored once five consecutive frames are in.
-    func push(track: Int, frame: Int, _ m: (crop: [Float], geometry: [Float]), emit: (WindowEmbedding) -> Void) {
+    func push(track: Int, frame: Int, _ m: MouthFeatures.Frame, emit: (WindowEmbedding) -> Void) {
         var r = recent[track] ?? []
         if let last = r.last, last.frame != frame - 1 { r.removeAll() }
-        r.append((frame, m.crop, m.geometry))
+        r.append((frame, m.crop, m.geometry, m.mesh))
         if r.count > SyncNet.frames { r.removeFirst() }
         recent[track] = r
         guard r.count == SyncNet.frames else { return }
         let crops = r.flatMap(\.crop), geometry = r.flatMap(\.geometry)
+        let mesh = r.allSatisfy { $0.mesh.count == ClipFeatures.meshCount } ? r.flatMap(\.mesh) : []
         crops.withUnsafeBufferPointer { c in
             let ptrs = (0..<SyncNet.frames).map { c.baseAddress! + $0 * ClipFeatures.cropSize }
-            add(track: track, start: r[0].frame, crops: ptrs, geometry: geometry, emit: emit)
+            add(track: track, start: r[0].frame, crops: ptrs, geometry: geometry, mesh: mesh, emit: emit)
         }
     }
 
@@ -204,7 +216,8 @@ final class VisualBatcher {
         let n = pending.count
         crops.reshape([n, SyncNet.frames, MouthFeatures.height, MouthFeatures.width])
         geometry.reshape([n, SyncNet.geometryFeatures])
-        let e = model.embedVisual(crops: crops, geometry: geometry)
+        mesh.reshape([n, SyncNet.meshFeatures])
+        let e = model.embedVisual(crops: crops, geometry: geometry, mesh: model.usesMesh ? mesh : nil)
         normalizeRows(e)
         for (i, p) in pending.enumerated() {
             emit(WindowEmbedding(track: p.track, start: p.start,
@@ -222,7 +235,7 @@ extension SyncNet {
         var out: [[Float]] = []
         for (i, f) in frames.enumerated() {
             guard let f else { batcher.forget(tracksNotIn: []); continue }
-            batcher.push(track: 0, frame: i, MouthFeatures.extract(f.image, landmarks: f.face.landmarks, lips: f.face.rawLandmarks)) { out.append($0.embedding) }
+            batcher.push(track: 0, frame: i, MouthFeatures.extract(f.image, landmarks: f.face.landmarks, lips: f.face.rawLandmarks, mesh: f.face.mouthDescriptor)) { out.append($0.embedding) }
         }
         batcher.flush { out.append($0.embedding) }
         return out

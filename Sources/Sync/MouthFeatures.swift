@@ -30,7 +30,11 @@ public enum MouthFeatures {
     /// (x, y per lip point in crop pixels / 32 from the crop's centre) of a face. The crop is aligned
     /// by the smoothed `landmarks` (a steady frame); the lips come from `lips`, the unsmoothed points
     /// (smoothing lags fast lip motion by a frame or two).
-    public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>], lips: [SIMD3<Float>]? = nil) -> (crop: [Float], geometry: [Float]) {
+    /// One frame of the model's input (`mesh`: FaceMesh's lip features, passed through; empty where
+    /// the face has none).
+    public typealias Frame = (crop: [Float], geometry: [Float], mesh: [Float])
+
+    public static func extract(_ image: RGBImage, landmarks: [SIMD3<Float>], lips: [SIMD3<Float>]? = nil, mesh: [Float] = []) -> Frame {
         let lips = lips ?? landmarks
         let toTemplate = FaceCrop.alignment(landmarks, size: 1)
         let toImage = toTemplate.inverse
@@ -74,7 +78,7 @@ public enum MouthFeatures {
             geometry[2 * j] = Float((t.x - center.x) / step / 32)
             geometry[2 * j + 1] = Float((t.y - center.y) / step / 32)
         }
-        return (crop, geometry)
+        return (crop, geometry, mesh)
     }
 
     /// One window's lip geometry (`frames` x 40 points, x and y), centred on the lip points' centroid

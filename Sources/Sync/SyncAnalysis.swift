@@ -54,7 +54,7 @@ public struct SyncSignals: Sendable {
                     entry.values.append(o.mouthOpening)
                     mouth[o.track] = entry
                     guard let batcher, let image = f.image else { continue }
-                    batcher.push(track: o.track, frame: f.frame, MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks), emit: emit)
+                    batcher.push(track: o.track, frame: f.frame, MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks, mesh: o.mouthDescriptor), emit: emit)
                 }
                 batcher?.forget(tracksNotIn: Set(f.faces.map(\.track)))
             }

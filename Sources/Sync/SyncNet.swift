@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import Vision
 
 /// The learned sync discriminator: one definition for training and inference.
 ///
@@ -8,7 +9,8 @@ import NN
 /// for the visual tower and 27 MFLOP for the audio tower per window (Wav2Lip's expert: ~2.4 GFLOP).
 ///
 ///   visual  crops [N, 5, 32, 64] -> 6 conv blocks -> [N, 1024] ┐
-///           lips  [N, 400]       -> 2 linear       -> [N, 128]  ┴ concat -> 256 -> 64
+///           lips  [N, 400]       -> 2 linear       -> [N, 128]  ┤ concat -> 256 -> 64
+///           mesh  [N, 1280]      -> 2 linear       -> [N, 128]  ┘ (optional: FaceMesh's features at the lips)
 ///   audio   mel   [N, 1, 80, 16] -> 5 conv blocks -> [N, 1280] -> 256 -> 64
 public final class SyncNet: Model {
     public static let format = "lipsync-syncnet-1"
@@ -17,12 +19,18 @@ public final class SyncNet: Model {
     public static let frames = 5
     public static let embedding = 64
     public static let geometryFeatures = frames * MouthFeatures.geometryCount
+    public static let meshFeatures = frames * FaceLandmarker.descriptorCount
     static let windowNormalisedTag = "window-normalised"
+    static let meshInputsTag = "pixels+lips+mesh"
 
     let crop: Sequential
     let cropFlatten = Flatten()
     /// Absent in the pixel-only variant.
     let lips: Sequential?
+    /// FaceMesh's backbone features at the lips (`FaceLandmarks.mouthDescriptor`) for 5 frames: absent
+    /// unless the model was built with `usesMesh`.
+    let meshBranch: Sequential?
+    public var usesMesh: Bool { meshBranch != nil }
     /// Whether the visual tower reads the lip landmarks. The pixel-only variant (`usesGeometry`
     /// false) sees only the mouth crops: it can judge painted pixels, which have no landmarks, so
     /// it is the generator's sync expert.
@@ -38,11 +46,12 @@ public final class SyncNet: Model {
     /// The logit's scale and bias on the cosine similarity.
     let head: Parameter
     private let joined = Tensor(shape: [1])
-    private let cropGrad = Tensor(shape: [1]), lipsGrad = Tensor(shape: [1])
+    private let cropGrad = Tensor(shape: [1]), lipsGrad = Tensor(shape: [1]), meshGrad = Tensor(shape: [1])
     /// The towers' first blocks: they skip the input gradient except when frozen (a loss needs it).
     private let firstVisual: ConvBlock, firstAudio: ConvBlock
 
-    public init(seed: UInt64 = 1, usesGeometry: Bool = true) {
+    public init(seed: UInt64 = 1, usesGeometry: Bool = true, usesMesh: Bool = false) {
+        precondition(usesGeometry || !usesMesh, "SyncNet: the mesh branch sits beside the lips branch")
         self.usesGeometry = usesGeometry
         var rng = SeededRandom(seed: seed)
         func block(_ cin: Int, _ cout: Int, _ stride: (Int, Int), residual: Bool = false, _ name: String) -> ConvBlock {
@@ -56,7 +65,9 @@ public final class SyncNet: Model {
                            block(128, 128, (2, 2), "visual.5")])
         lips = usesGeometry ? Sequential([Linear(Self.geometryFeatures, 256, name: "lips.0", rng: &rng), ReLU(),
                                           Linear(256, 128, name: "lips.1", rng: &rng), ReLU()]) : nil
-        fuse = Sequential([Linear(1024 + (usesGeometry ? 128 : 0), 256, name: "fuse.0", rng: &rng), ReLU(),
+        meshBranch = usesMesh ? Sequential([Linear(Self.meshFeatures, 256, name: "mesh.0", rng: &rng), ReLU(),
+                                            Linear(256, 128, name: "mesh.1", rng: &rng), ReLU()]) : nil
+        fuse = Sequential([Linear(1024 + (usesGeometry ? 128 : 0) + (usesMesh ? 128 : 0), 256, name: "fuse.0", rng: &rng), ReLU(),
                            Linear(256, Self.embedding, name: "fuse.1", rng: &rng)])
         let a0 = block(1, 32, (2, 1), "audio.0")
         a0.computesInputGradient = false
@@ -70,7 +81,9 @@ public final class SyncNet: Model {
         head.value[1] = -2
     }
 
-    public var parameters: [Parameter] { crop.parameters + (lips?.parameters ?? []) + fuse.parameters + audio.parameters + [head] }
+    public var parameters: [Parameter] {
+        crop.parameters + (lips?.parameters ?? []) + (meshBranch?.parameters ?? []) + fuse.parameters + audio.parameters + [head]
+    }
 
     /// BatchNorm running statistics: not trained by the optimiser, but saved with the weights.
     public var buffers: [(name: String, tensor: Tensor)] {
@@ -85,7 +98,7 @@ public final class SyncNet: Model {
 
     public func setMode(_ mode: ModelMode) {
         self.mode = mode
-        ([crop, fuse, audio] + (lips.map { [$0] } ?? [])).forEach { $0.setMode(mode) }
+        ([crop, fuse, audio] + [lips, meshBranch].compactMap { $0 }).forEach { $0.setMode(mode) }
         firstVisual.computesInputGradient = mode == .frozen
         firstAudio.computesInputGradient = mode == .frozen
     }
@@ -93,8 +106,9 @@ public final class SyncNet: Model {
     /// Training or inference mode.
     public func setTraining(_ training: Bool) { setMode(training ? .training : .inference) }
 
-    /// Visual embeddings [N, 64] (not normalised) of crops [N, 5, 32, 64] and lip geometry [N, 400].
-    public func embedVisual(crops: Tensor, geometry: Tensor) -> Tensor {
+    /// Visual embeddings [N, 64] (not normalised) of crops [N, 5, 32, 64], lip geometry [N, 400] and,
+    /// for a model that reads them, FaceMesh's lip features [N, 1280].
+    public func embedVisual(crops: Tensor, geometry: Tensor, mesh: Tensor? = nil) -> Tensor {
         let a = cropFlatten.forward(crop.forward(crops))
         guard let lips else { return fuse.forward(a) }
         var g = geometry
@@ -107,7 +121,12 @@ public final class SyncNet: Model {
             g = normalisedGeometry
         }
         let b = lips.forward(g)
-        TensorOps.concatChannels([a, b], into: joined)
+        if let meshBranch {
+            guard let mesh else { preconditionFailure("SyncNet: this model reads FaceMesh's lip features") }
+            TensorOps.concatChannels([a, b, meshBranch.forward(mesh)], into: joined)
+        } else {
+            TensorOps.concatChannels([a, b], into: joined)
+        }
         return fuse.forward(joined)
     }
 
@@ -126,11 +145,14 @@ public final class SyncNet: Model {
         }
         cropGrad.reshape([g.n, 1024, 1, 1])
         lipsGrad.reshape([g.n, 128, 1, 1])
-        TensorOps.splitChannels(g, into: [cropGrad, lipsGrad])
+        meshGrad.reshape([g.n, 128, 1, 1])
+        TensorOps.splitChannels(g, into: meshBranch == nil ? [cropGrad, lipsGrad] : [cropGrad, lipsGrad, meshGrad])
         cropGrad.reshape([g.n, 1024])
         lipsGrad.reshape([g.n, 128])
+        meshGrad.reshape([g.n, 128])
         let dCrops = crop.backward(cropFlatten.backward(cropGrad))
         let dGeometry = lips.backward(lipsGrad)
+        _ = meshBranch?.backward(meshGrad)
         return VisualGradient(crops: dCrops, geometry: dGeometry)
     }
 
@@ -146,9 +168,28 @@ public final class SyncNet: Model {
 
     // MARK: weights
 
+    /// Takes over a trained model without the mesh branch (fine-tuning run 3 into a mesh model): every
+    /// tensor of equal name and shape is copied, and the fusion layer's new input columns (the mesh
+    /// branch's) start at zero, so the model begins as exactly the one it came from and the new
+    /// branch's weight grows only as far as the loss asks.
+    public func adopt(_ other: SyncNet) {
+        let theirs = Dictionary(other.namedTensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        for (name, t) in namedTensors {
+            guard let o = theirs[name] else { continue }
+            if o.shape == t.shape {
+                t.copy(from: o)
+            } else if name == "fuse.0.weight", o.shape.count == 2, t.shape.count == 2, o.shape[0] == t.shape[0], o.shape[1] < t.shape[1] {
+                let rows = t.shape[0], wide = t.shape[1], narrow = o.shape[1]
+                t.fill(0)
+                for r in 0..<rows { (t.data + r * wide).update(from: o.data + r * narrow, count: narrow) }
+            }
+        }
+        normalisesGeometry = other.normalisesGeometry
+    }
+
     public func save(to path: String, metadata: [String: String] = [:]) throws {
         var meta = metadata
-        meta["inputs"] = usesGeometry ? "pixels+lips" : "pixels"
+        meta["inputs"] = usesMesh ? Self.meshInputsTag : (usesGeometry ? "pixels+lips" : "pixels")
         meta["geometry"] = normalisesGeometry ? Self.windowNormalisedTag : "raw"
         try saveWeights(to: path, metadata: meta)
     }
@@ -157,7 +198,7 @@ public final class SyncNet: Model {
     /// (default inference).
     public convenience init(contentsOf path: String, mode: ModelMode = .inference) throws {
         let f = try SafetensorsFile(path: path)
-        self.init(usesGeometry: f.metadata["inputs"] != "pixels")
+        self.init(usesGeometry: f.metadata["inputs"] != "pixels", usesMesh: f.metadata["inputs"] == Self.meshInputsTag)
         normalisesGeometry = f.metadata["geometry"] == Self.windowNormalisedTag
         try loadWeights(from: path)
         setMode(mode)

@@ -7,6 +7,8 @@ import Training
 /// The tensors belong to the objective and are refilled by each `nextBatch`.
 public struct SyncBatch {
     public let crops: Tensor, geometry: Tensor, mel: Tensor
+    /// FaceMesh's lip features [N, 1280] (read only by a model with `usesMesh`).
+    public let mesh: Tensor
     public var labels: [Float]
 }
 
@@ -66,6 +68,7 @@ public final class SyncObjective: Objective {
         let b = options.batch
         batch = SyncBatch(crops: Tensor(shape: [b, SyncNet.frames, MouthFeatures.height, MouthFeatures.width]),
                           geometry: Tensor(shape: [b, SyncNet.geometryFeatures]), mel: Tensor(shape: [b, 1, 80, 16]),
+                          mesh: Tensor(shape: [b, SyncNet.meshFeatures]),
                           labels: [Float](repeating: 0, count: b))
     }
 
@@ -143,7 +146,7 @@ public final class SyncObjective: Objective {
 
     /// Embeddings, logits s * cos + b, BCE and its gradients towards the cosines and the head.
     func forward(_ batch: SyncBatch) -> Forward {
-        let v = model.embedVisual(crops: batch.crops, geometry: batch.geometry)
+        let v = model.embedVisual(crops: batch.crops, geometry: batch.geometry, mesh: model.usesMesh ? batch.mesh : nil)
         let a = model.embedAudio(mel: batch.mel)
         let cos = CosineSimilarity().forward(v, a)
         let s = model.logitScale, b = model.logitBias
@@ -231,6 +234,14 @@ public final class SyncObjective: Objective {
                 for k in 0..<SyncNet.geometryFeatures { g[k] = clip.geometry[start * MouthFeatures.geometryCount + k] }
             }
         }
+        guard model.usesMesh else { return }
+        // The descriptor comes from the untouched frame, so the crop's jitter cannot reach it; a
+        // window-wide gain and per-value noise keep the branch from leaning on exact values of the
+        // two training faces.
+        let m = batch.mesh.data + slot * SyncNet.meshFeatures, base = start * ClipFeatures.meshCount
+        let gain: Float = augment ? 0.85 + 0.3 * rng.uniform() : 1
+        let noise: Float = augment ? 0.1 : 0
+        for k in 0..<SyncNet.meshFeatures { m[k] = clip.mesh[base + k] * gain + (noise > 0 ? noise * rng.normal() : 0) }
     }
 
     func writeAudio(_ clip: ClipFeatures, frame: Int, slot: Int, augment: Bool, rng: inout SeededRandom) {

@@ -8,6 +8,10 @@ public struct FaceLandmarks: Sendable {
     /// Probability that the region really holds a face.
     public var presence: Float
     public var region: RegionOfInterest
+    /// What FaceMesh's own backbone sees of the lips (`FaceLandmarker.descriptorCount` values): its
+    /// features sampled at the lip points. Trained on many faces to find lips, they carry lip shape
+    /// with little of who the person is.
+    public var mouthDescriptor: [Float] = []
 }
 
 /// MediaPipe's FaceMesh (face_landmark.tflite, converted to Models/facemesh.safetensors): a rotated
@@ -66,10 +70,19 @@ public final class FaceLandmarker {
         return RegionOfInterest(centerX: d.x + d.width / 2, centerY: d.y + d.height / 2, width: side, height: side, rotation: angle)
     }
 
+    /// The mouth descriptor's layout: trunk block 7's 24 x 24 x 64 features averaged over the outer
+    /// lip points, then over the inner lip points (the mouth's inside: teeth, tongue, the dark gap),
+    /// then block 10's 12 x 12 x 128 features averaged over all 40; scaled to unit RMS (256 values).
+    public static let descriptorCount = 64 + 64 + 128
+    private let fine = Tensor(shape: [1, 64, 24, 24]), coarse = Tensor(shape: [1, 128, 12, 12])
+
     public func landmarks(in image: RGBImage, region: RegionOfInterest) -> FaceLandmarks {
         region.sample(image, size: Self.inputSize, range: 0...1, zeroBorder: false, into: input)
         var h = stem.forward(input)
-        for b in trunk { h = b.forward(h) }
+        for (i, b) in trunk.enumerated() {
+            h = b.forward(h)
+            if i == 7 { fine.copy(from: h) } else if i == 10 { coarse.copy(from: h) }
+        }
         let branch = h
         var m = branch
         for b in meshBlocks { m = b.forward(m) }
@@ -83,6 +96,29 @@ public final class FaceLandmarker {
             let p = region.project(u: u, v: v)
             points.append(SIMD3(Float(p.x), Float(p.y), mesh.data[3 * i + 2] / size * Float(region.width)))
         }
-        return FaceLandmarks(points: points, presence: 1 / (1 + expf(-flag.data[0])), region: region)
+        var result = FaceLandmarks(points: points, presence: 1 / (1 + expf(-flag.data[0])), region: region)
+        result.mouthDescriptor = mouthDescriptor(mesh: mesh.data)
+        return result
+    }
+
+    /// Bilinear samples of the kept feature maps at the lip points (input pixels / cell size - 0.5:
+    /// cell centres), averaged per group, scaled to unit RMS so contrast and exposure drop out.
+    private func mouthDescriptor(mesh: UnsafeMutablePointer<Float>) -> [Float] {
+        var out = [Float](repeating: 0, count: Self.descriptorCount)
+        func average(_ map: Tensor, _ lips: [Int], into offset: Int) {
+            let c = map.c, side = map.h, cell = Double(Self.inputSize) / Double(side)
+            for i in lips {
+                let t = Bilinear(clamping: Double(mesh[3 * i]) / cell - 0.5, Double(mesh[3 * i + 1]) / cell - 0.5, width: side, height: side)
+                for k in 0..<c {
+                    let p = map.data + k * side * side
+                    out[offset + k] += t.mix(p[t.y0 * side + t.x0], p[t.y0 * side + t.x1], p[t.y1 * side + t.x0], p[t.y1 * side + t.x1]) / Float(lips.count)
+                }
+            }
+        }
+        average(fine, FaceMeshIndex.outerLips, into: 0)
+        average(fine, FaceMeshIndex.innerLips, into: 64)
+        average(coarse, FaceMeshIndex.outerLips + FaceMeshIndex.innerLips, into: 128)
+        let rms = (out.reduce(0) { $0 + $1 * $1 } / Float(out.count)).squareRoot()
+        return out.map { $0 / max(rms, 1e-6) }
     }
 }

@@ -18,6 +18,13 @@ public struct FaceObservation: Codable, Sendable {
     public var presence: Float
     /// Filled in across a short gap, not measured.
     public var interpolated: Bool
+    /// FaceMesh's backbone features at the lips (`FaceLandmarks.mouthDescriptor`), unsmoothed. Not
+    /// written to JSON: it is model input, not a measurement.
+    public var mouthDescriptor: [Float] = []
+
+    enum CodingKeys: String, CodingKey {
+        case track, box, landmarks, rawLandmarks, mouthOpening, mouthWidth, presence, interpolated
+    }
 }
 
 /// Everything known about one frame once it is final.
@@ -165,7 +172,8 @@ public final class FaceTracker {
     private func observation(_ lm: FaceLandmarks, track: Int, smoothed: [SIMD3<Float>]? = nil, interpolated: Bool = false) -> FaceObservation {
         let b = lm.bounds
         return FaceObservation(track: track, box: [b.x, b.y, b.width, b.height], landmarks: smoothed ?? lm.points,
-                               rawLandmarks: lm.points, mouthOpening: lm.mouthOpening, mouthWidth: lm.mouthWidth, presence: lm.presence, interpolated: interpolated)
+                               rawLandmarks: lm.points, mouthOpening: lm.mouthOpening, mouthWidth: lm.mouthWidth, presence: lm.presence, interpolated: interpolated,
+                               mouthDescriptor: lm.mouthDescriptor)
     }
 
     private func accept(_ lm: FaceLandmarks, into t: Track, frame: Int, time: Double) -> FaceObservation {
@@ -193,6 +201,9 @@ public final class FaceTracker {
             mix.box = zip(from.box, [lm.bounds.x, lm.bounds.y, lm.bounds.width, lm.bounds.height]).map { $0 + ($1 - $0) * Double(a) }
             mix.mouthOpening = from.mouthOpening + (lm.mouthOpening - from.mouthOpening) * Double(a)
             mix.mouthWidth = from.mouthWidth + (lm.mouthWidth - from.mouthWidth) * Double(a)
+            if from.mouthDescriptor.count == lm.mouthDescriptor.count {
+                mix.mouthDescriptor = zip(from.mouthDescriptor, lm.mouthDescriptor).map { $0 + ($1 - $0) * a }
+            }
             mix.interpolated = true
             pending[k].faces.append(mix)
         }

@@ -55,3 +55,24 @@ final class GeometryNormalisationTests: XCTestCase {
         XCTAssertFalse(try SyncNet(contentsOf: path).normalisesGeometry)
     }
 }
+
+/// `train sync --mesh-features`: a mesh model that adopts a trained model starts as exactly that model,
+/// and the choice travels with the weights.
+final class MeshBranchTests: XCTestCase {
+    func testAdoptedMeshModelStartsAsItsSourceAndRoundTrips() throws {
+        let plain = SyncNet(seed: 4), mesh = SyncNet(seed: 9, usesMesh: true)
+        mesh.adopt(plain)
+        plain.setMode(.inference); mesh.setMode(.inference)
+        var rng = SeededRandom(seed: 5)
+        func random(_ shape: [Int]) -> Tensor { let t = Tensor(shape: shape); for i in 0..<t.count { t[i] = rng.normal() }; return t }
+        let crops = random([3, SyncNet.frames, MouthFeatures.height, MouthFeatures.width]), g = random([3, SyncNet.geometryFeatures])
+        let a = plain.embedVisual(crops: crops, geometry: g).clone()
+        let b = mesh.embedVisual(crops: crops, geometry: g, mesh: random([3, SyncNet.meshFeatures]))
+        for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sync-mesh-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try mesh.save(to: path)
+        XCTAssertTrue(try SyncNet(contentsOf: path).usesMesh)
+        XCTAssertFalse(try SyncNet(contentsOf: path).normalisesGeometry)
+    }
+}
