@@ -101,7 +101,8 @@ class Generator(nn.Module):
         return self.output_block(x)
 
 
-def median_time(fn, runs):
+def timed(fn, runs):
+    """Median, fastest and slowest of `runs` timed calls after one untimed."""
     fn()
     ts = []
     for _ in range(runs):
@@ -109,7 +110,7 @@ def median_time(fn, runs):
         fn()
         ts.append(time.perf_counter() - t0)
     ts.sort()
-    return ts[len(ts) // 2]
+    return ts[len(ts) // 2], ts[0], ts[-1]
 
 
 def bench(name, net, batch, face_shape, runs, forward_only=False):
@@ -123,9 +124,10 @@ def bench(name, net, batch, face_shape, runs, forward_only=False):
         with torch.no_grad():
             net(mel, face)
 
-    forward = median_time(fwd, runs)
+    forward, flo, fhi = timed(fwd, runs)
     if forward_only:
-        return {"name": name, "batch": batch, "params": params, "forward_s": forward, "train_step_s": None}
+        return {"name": name, "batch": batch, "params": params, "forward_s": forward, "forward_range_s": [flo, fhi],
+                "train_step_s": None}
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 
@@ -136,8 +138,9 @@ def bench(name, net, batch, face_shape, runs, forward_only=False):
         loss.backward()
         opt.step()
 
-    train = median_time(step, runs)
-    return {"name": name, "batch": batch, "params": params, "forward_s": forward, "train_step_s": train}
+    train, tlo, thi = timed(step, runs)
+    return {"name": name, "batch": batch, "params": params, "forward_s": forward, "forward_range_s": [flo, fhi],
+            "train_step_s": train, "train_step_range_s": [tlo, thi]}
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ struct NNBench: ParsableCommand {
         abstract: "Wav2Lip's SyncNet (batch 64) and generator (batch 16): forward and train step, LipSync against PyTorch (2 threads).",
         discussion: "Run it twice to compare OpenBLAS settings: as the environment gives it, and with OPENBLAS_CORETYPE unset.")
 
-    @Option(help: "Timed repetitions; the median is reported.") var runs = 5
+    @Option(help: "Timed repetitions; the median is reported, with the fastest and slowest run beside it.") var runs = 5
     @Option(help: "syncnet, generator or both.") var only = ""
     @Option(help: "Python with torch.") var python = "tools/.venv/bin/python"
     @Flag(help: "Skip the PyTorch side.") var noPeer = false
@@ -178,18 +178,18 @@ struct NNBench: ParsableCommand {
         // OpenBLAS's own threaded sgemm on 2048^3, before the engine takes the threads over: the ceiling.
         let ceiling = sgemmCeiling()
         var rng = SeededRandom(seed: 1)
-        func timed(_ body: () -> Void) -> Double {
+        func timed(_ body: () -> Void) -> Timing {
             body()
             var ts: [Double] = []
             for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
-            return median(ts)
+            return Timing(median: median(ts), fastest: ts.min()!, slowest: ts.max()!)
         }
         func randomInput(_ shape: [Int]) -> Tensor {
             let t = Tensor(shape: shape)
             for i in 0..<t.count { t[i] = rng.normal() }
             return t
         }
-        var ours: [String: (Double, Double, Int)] = [:]
+        var ours: [String: (forward: Timing, step: Timing, parameters: Int)] = [:]
         /// Times inference and a train step (forward, backward of `loss`, Adam) of one network.
         func measure(_ name: String, parameters: [Parameter], setTraining: (Bool) -> Void, forward: () -> Void, backward: () -> Void) {
             setTraining(false)
@@ -217,7 +217,7 @@ struct NNBench: ParsableCommand {
             measure("generator", parameters: net.parameters, setTraining: net.setTraining,
                     forward: { _ = net.forward(mel: mel, face: face) }, backward: { net.backward(dy) })
         }
-        var peer: [String: (Double, Double)] = [:]
+        var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"
         if !noPeer {
             let p = Process()
@@ -230,7 +230,11 @@ struct NNBench: ParsableCommand {
             p.waitUntilExit()
             if let json = try JSONSerialization.jsonObject(with: out) as? [String: Any], let rs = json["results"] as? [[String: Any]] {
                 torchVersion = json["torch"] as? String ?? "?"
-                for r in rs { peer[r["name"] as! String] = (r["forward_s"] as! Double, r["train_step_s"] as! Double) }
+                func timing(_ r: [String: Any], _ key: String) -> Timing {
+                    let m = r[key + "_s"] as! Double, range = r[key + "_range_s"] as? [Double] ?? [m, m]
+                    return Timing(median: m, fastest: range[0], slowest: range[1])
+                }
+                for r in rs { peer[r["name"] as! String] = (timing(r, "forward"), timing(r, "train_step")) }
             }
         }
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset (auto-detect)"
@@ -239,14 +243,21 @@ struct NNBench: ParsableCommand {
         let gflop: [String: Double] = ["syncnet": 2.4 * 64, "generator": 7.9 * 16]
         for name in ["syncnet", "generator"] {
             guard let o = ours[name] else { continue }
-            let p = peer[name]
-            print(String(format: "%@ (%.1f M params): forward lipsync %.3f s (%.0f GFLOP/s, %.0f%% of ceiling)%@; train step lipsync %.3f s (%.0f GFLOP/s, %.0f%%)%@",
-                         name, Double(o.2) / 1e6, o.0, gflop[name]! / o.0, 100 * gflop[name]! / o.0 / ceiling,
-                         p.map { String(format: ", torch %.3f s, ratio %.2f", $0.0, o.0 / $0.0) } ?? "",
-                         o.1, 3 * gflop[name]! / o.1, 100 * 3 * gflop[name]! / o.1 / ceiling,
-                         p.map { String(format: ", torch %.3f s, ratio %.2f", $0.1, o.1 / $0.1) } ?? ""))
+            let p = peer[name], work = gflop[name]!
+            func side(_ label: String, _ ours: Timing, _ theirs: Timing?, flop: Double) -> String {
+                String(format: "%@ lipsync %@ (%.0f GFLOP/s, %.0f%% of ceiling)", label, ours.description, flop / ours.median, 100 * flop / ours.median / ceiling)
+                    + (theirs.map { String(format: ", torch %@, ratio %.2f", $0.description, ours.median / $0.median) } ?? "")
+            }
+            print(String(format: "%@ (%.1f M params): ", name, Double(o.parameters) / 1e6)
+                  + side("forward", o.forward, p?.forward, flop: work) + "; " + side("train step", o.step, p?.step, flop: 3 * work))
         }
     }
+}
+
+/// A median time with the fastest and slowest run beside it (runs on one machine scatter by ±20 %).
+struct Timing {
+    var median: Double, fastest: Double, slowest: Double
+    var description: String { String(format: "%.3f s [%.3f–%.3f]", median, fastest, slowest) }
 }
 
 /// Median GFLOP/s of OpenBLAS's threaded sgemm on 2048^3.
