@@ -28,15 +28,10 @@ public final class BatchNorm2d: Layer {
     /// Batch statistics only in training; frozen and inference both use the running statistics.
     public func setMode(_ mode: ModelMode) { training = mode == .training }
 
-    public func forward(_ x: Tensor) -> Tensor { forward(x, adding: nil, rectifying: false) }
-
-    /// y = gamma * (x - mean) / sqrt(var + eps) + beta, then optionally + skip and max(0, ·), in one
-    /// pass over each channel (ConvBlock's BN, residual add and ReLU: one write of the output instead
-    /// of three). The arithmetic is that of the separate passes, so the results are bit-identical.
-    public func forward(_ x: Tensor, adding skip: Tensor?, rectifying: Bool) -> Tensor {
+    public func forward(_ x: Tensor) -> Tensor {
         let y = reuse(&out, x.shape), xh = reuse(&xhat, x.shape)
         let N = x.n, C = channels, hw = x.h * x.w, m = Float(N * hw)
-        let xd = x.data, yd = y.data, xhd = xh.data, sd = skip?.data
+        let xd = x.data, yd = y.data, xhd = xh.data
         let g = gamma.value.data, b = beta.value.data, rm = runningMean.data, rv = runningVar.data
         let train = training, eps = eps, mom = momentum
         invStd.withUnsafeMutableBufferPointer { inv in
@@ -63,19 +58,10 @@ public final class BatchNorm2d: Layer {
                     invp[c] = istd
                     for n in 0..<N {
                         let o = (n * C + c) * hw
-                        switch (sd, rectifying) {
-                        case (nil, false):
-                            for i in 0..<hw { let h = (xd[o + i] - mean) * istd; xhd[o + i] = h; yd[o + i] = g[c] * h + b[c] }
-                        case (nil, true):
-                            for i in 0..<hw { let h = (xd[o + i] - mean) * istd; xhd[o + i] = h; yd[o + i] = max(0, g[c] * h + b[c]) }
-                        case let (sp?, r):
-                            for i in 0..<hw {
-                                let h = (xd[o + i] - mean) * istd
-                                xhd[o + i] = h
-                                var v = g[c] * h + b[c]
-                                v += sp[o + i]
-                                yd[o + i] = r ? max(0, v) : v
-                            }
+                        for i in 0..<hw {
+                            let h = (xd[o + i] - mean) * istd
+                            xhd[o + i] = h
+                            yd[o + i] = g[c] * h + b[c]
                         }
                     }
                 }
@@ -84,49 +70,34 @@ public final class BatchNorm2d: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor { backward(dy, rectified: false) }
-
-    /// dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat)) (training; frozen:
-    /// gamma / sqrt(var + eps) * dy), accumulating dgamma = sum(dy * xhat) and dbeta = sum(dy).
-    /// `rectified`: the forward applied ReLU, so dy is first masked by output > 0, on the fly, in the
-    /// same order as ReLU's own backward would have (bit-identical, one buffer less).
-    public func backward(_ dy: Tensor, rectified: Bool) -> Tensor {
-        guard let xh = xhat, let y = out else { preconditionFailure("BatchNorm2d.backward before forward") }
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let xh = xhat else { preconditionFailure("BatchNorm2d.backward before forward") }
         let dx = reuse(&gradIn, dy.shape)
         let N = dy.n, C = channels, hw = dy.h * dy.w, m = Float(N * hw)
-        let dyd = dy.data, dxd = dx.data, xhd = xh.data, g = gamma.value.data, yd = y.data
+        let dyd = dy.data, dxd = dx.data, xhd = xh.data, g = gamma.value.data
         let gg = gamma.grad.data, gb = beta.grad.data, train = training
         invStd.withUnsafeBufferPointer { inv in
             let invp = inv.baseAddress!
             Compute.partition(C) { _, chans in
                 for c in chans {
-                    @inline(__always) func grad(_ i: Int) -> Float { rectified ? (yd[i] > 0 ? dyd[i] : 0) : dyd[i] }
                     var sdy: Float = 0, sdyx: Float = 0
                     for n in 0..<N {
                         let o = (n * C + c) * hw
-                        for i in o..<(o + hw) { let d = grad(i); sdy += d; sdyx += d * xhd[i] }
+                        for i in 0..<hw { sdy += dyd[o + i]; sdyx += dyd[o + i] * xhd[o + i] }
                     }
                     gg[c] += sdyx
                     gb[c] += sdy
                     let k = g[c] * invp[c]
                     for n in 0..<N {
                         let o = (n * C + c) * hw
-                        for i in o..<(o + hw) {
-                            let d = grad(i)
-                            dxd[i] = train ? k * (d - sdy / m - xhd[i] * sdyx / m) : k * d
+                        for i in 0..<hw {
+                            dxd[o + i] = train ? k * (dyd[o + i] - sdy / m - xhd[o + i] * sdyx / m) : k * dyd[o + i]
                         }
                     }
                 }
             }
         }
         return dx
-    }
-
-    /// Where the last forward's output is positive: what its ReLU passed (ConvBlock's skip gradient).
-    func rectifiedMask(_ dy: Tensor, adding into: Tensor) {
-        guard let y = out else { preconditionFailure("BatchNorm2d: no forward output") }
-        let yd = y.data, dyd = dy.data, d = into.data
-        Compute.forEachBlock(dy.count) { r in for i in r { d[i] += yd[i] > 0 ? dyd[i] : 0 } }
     }
 }
 

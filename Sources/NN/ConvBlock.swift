@@ -4,8 +4,7 @@ public final class ConvBlock: Layer {
     public let conv: Layer
     public let bn: BatchNorm2d
     public let residual: Bool
-    /// Inference only: the folded convolution's output, after the skip and ReLU.
-    private var inferenceOut: Tensor?
+    private let relu = ReLU()
 
     public init(_ cin: Int, _ cout: Int, kernel: Int, stride: (Int, Int) = (1, 1), padding: Int, residual: Bool = false,
                 name: String, rng: inout SeededRandom) {
@@ -43,23 +42,24 @@ public final class ConvBlock: Layer {
         }
     }
 
-    /// Training and frozen modes run BN, the skip and ReLU as one pass (`BatchNorm2d.forward(_:adding:rectifying:)`).
     public func forward(_ x: Tensor) -> Tensor {
-        guard let folded else { return bn.forward(conv.forward(x), adding: residual ? x : nil, rectifying: true) }
-        let y = folded.forward(x), out = reuse(&inferenceOut, y.shape)
-        let yd = y.data, xd = x.data, od = out.data, skip = residual
-        Compute.forEachBlock(y.count) { r in
-            if skip { for i in r { var v = yd[i]; v += xd[i]; od[i] = max(0, v) } } else { for i in r { od[i] = max(0, yd[i]) } }
+        let y = folded?.forward(x) ?? bn.forward(conv.forward(x))
+        // BatchNorm's backward does not read its output, so the skip is added in place.
+        if residual {
+            let yd = y.data, xd = x.data
+            Compute.forEachBlock(y.count) { r in for i in r { yd[i] += xd[i] } }
         }
-        return out
+        return relu.forward(y)
     }
 
-    /// d(out)/d(x): ReLU's mask and BN's backward in one pass, the convolution's backward, then the
-    /// skip's share (the masked gradient) added to it.
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(folded == nil, "ConvBlock.backward in inference mode (use .frozen for a network that serves as a loss)")
-        let dx = conv.backward(bn.backward(dy, rectified: true))
-        if residual { bn.rectifiedMask(dy, adding: dx) }
+        let ds = relu.backward(dy)
+        let dx = conv.backward(bn.backward(ds))
+        if residual {
+            let dxd = dx.data, dsd = ds.data
+            Compute.forEachBlock(dx.count) { r in for i in r { dxd[i] += dsd[i] } }
+        }
         return dx
     }
 }
