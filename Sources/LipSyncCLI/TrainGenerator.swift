@@ -16,11 +16,11 @@ struct TrainGenerator: ParsableCommand {
         discussion: """
         Clips are sorted by the split file as for `train sync`: `train` clips are trained on, `heldout` clips measure progress. Each clip is tracked once and its aligned 128 x 128 face crops and mel spectrogram are cached in --cache. Every step paints --windows runs of 5 frames; the critic is updated first, then the generator with reconstruction (L1), perceptual (critic feature matching), adversarial and, from --sync-from steps on, sync-expert losses. Progress, held-out L1 and PSNR, checkpoints (--resume), the JSON-lines log and the final weights work as in `train sync`.
 
-        Person adaptation: --init Models/generator.safetensors --data actor.mp4 --split none fine-tunes the base model on one person's own footage (every clip given is trained on).
+        Person adaptation: --init Models/generator.safetensors --data actor.mp4 --split none fine-tunes the base model on one person's own footage (every clip given is trained on). The measured recipe (what generate --adapt runs) keeps BatchNorm on its running statistics, trains reconstruction only, and varies the crops lightly, since the footage is the face that will be painted.
 
         Examples:
           lipsync train generator --data ../shared/data --out Models/generator.safetensors --steps 6000
-          lipsync train generator --init Models/generator.safetensors --data actor.mp4 --split none --steps 300 --out actor.safetensors
+          lipsync train generator --init Models/generator.safetensors --data actor.mp4 --split none --out actor.safetensors --steps 400 --windows 2 --learning-rate 0.0001 --sync-weight 0 --adversarial-weight 0 --perceptual-weight 0 --freeze-normalisation --augmentation light
         """)
 
     @Option(parsing: .upToNextOption, help: "Directories (searched recursively) or files of clips.") var data: [String]
