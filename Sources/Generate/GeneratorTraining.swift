@@ -38,7 +38,7 @@ public final class GeneratorObjective: Objective {
         /// Optimiser steps before the sync loss joins.
         public var syncFrom = 500
         public var seed: UInt64 = 1
-        public var augmentation = CropAugmentation.full
+        public var augmentation = CropAugmentation.light
         /// BatchNorm on its running statistics while the weights train. Fine-tuning on one person
         /// with a few windows per step needs it: batch statistics of 10 near-identical frames are far
         /// from the ones the painter meets at inference, and the weights learn to lean on them.
@@ -343,10 +343,11 @@ final class ExpertMouth {
 public enum CropAugmentation: String, Sendable, CaseIterable {
     /// Crops as cached.
     case none
-    /// Brightness, contrast and a horizontal flip, shared by a window (runs 1 to 3).
+    /// Brightness, contrast and a horizontal flip, shared by a window (runs 1 to 3; the default).
     case light
     /// `light`, plus per-channel gains of ±8 %, saturation 0.5–1.3 (black and white one window in
-    /// ten), and a scale of ±6 % with a shift of ±3 pixels.
+    /// ten), and a scale of ±6 % with a shift of ±3 pixels. Run 4 (Models/generator.md): better on
+    /// CREMA-D, worse on GRID's new faces; not the default.
     case full
 }
 

@@ -16,7 +16,7 @@ struct TrainGenerator: ParsableCommand {
         discussion: """
         Clips are sorted by the split file as for `train sync`: `train` clips are trained on, `heldout` clips measure progress. Each clip is tracked once and its aligned 128 x 128 face crops and mel spectrogram are cached in --cache. Every step paints --windows runs of 5 frames; the critic is updated first, then the generator with reconstruction (L1), perceptual (critic feature matching), adversarial and, from --sync-from steps on, sync-expert losses. Progress, held-out L1 and PSNR, checkpoints (--resume), the JSON-lines log and the final weights work as in `train sync`.
 
-        Person adaptation: --init Models/generator.safetensors --data actor.mp4 --split none fine-tunes the base model on one person's own footage (every clip given is trained on). The measured recipe (what generate --adapt runs) keeps BatchNorm on its running statistics, trains reconstruction only, and varies the crops lightly, since the footage is the face that will be painted.
+        Person adaptation: --init Models/generator.safetensors --data actor.mp4 --split none fine-tunes the base model on one person's own footage (every clip given is trained on). The measured recipe (what generate --adapt runs) keeps BatchNorm on its running statistics, trains reconstruction only, and varies the crops lightly (the default).
 
         Examples:
           lipsync train generator --data ../shared/data --out Models/generator.safetensors --steps 6000
@@ -44,7 +44,7 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Option(help: "How training crops are varied: none, light (brightness, contrast, flip: runs 1 to 3) or full (light, plus colour casts, saturation down to black and white, and ±6 % scale and ±3 pixel shifts, for faces and cameras the training identity does not show).")
-    var augmentation: CropAugmentation = .full
+    var augmentation: CropAugmentation = .light
     @Flag(help: "Train without augmentation (as --augmentation none).") var noAugment = false
     @Flag(help: "Keep BatchNorm on its running statistics (fine-tuning and person adaptation with few windows per step).") var freezeNormalisation = false
 
