@@ -345,8 +345,10 @@ public enum CropAugmentation: String, Sendable, CaseIterable {
     case none
     /// Brightness, contrast and a horizontal flip, shared by a window (runs 1 to 3; the default).
     case light
-    /// `light`, plus per-channel gains of ±8 %, saturation 0.5–1.3 (black and white one window in
-    /// ten), and a scale of ±6 % with a shift of ±3 pixels. Run 4 (Models/generator.md): better on
+    /// `light`, plus per-channel gains of ±8 % and saturation 0.5–1.3 (black and white one window in
+    /// ten): other light and other cameras, with the crop where the tracker put it.
+    case colour
+    /// `colour`, plus a scale of ±6 % with a shift of ±3 pixels. Run 4 (Models/generator.md): better on
     /// CREMA-D, worse on GRID's new faces; not the default.
     case full
 }
@@ -362,7 +364,7 @@ struct CropLook {
         let gain = 0.8 + 0.4 * rng.uniform()
         offset = (rng.uniform() - 0.5) * 0.16
         gains = (gain, gain, gain)
-        guard a == .full else { return }
+        guard a == .full || a == .colour else { return }
         func cast() -> Float { gain * (1 + 0.16 * (rng.uniform() - 0.5)) }
         gains = (cast(), cast(), cast())
         saturation = rng.uniform() < 0.1 ? 0 : 0.5 + 0.8 * rng.uniform()

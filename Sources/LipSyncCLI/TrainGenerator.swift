@@ -43,7 +43,7 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "Checkpoint file (default: OUT with .ckpt.safetensors).") var checkpoint: String?
     @Option(help: "JSON-lines log (default: OUT with .log.jsonl).") var log: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
-    @Option(help: "How training crops are varied: none, light (brightness, contrast, flip: runs 1 to 3) or full (light, plus colour casts, saturation down to black and white, and ±6 % scale and ±3 pixel shifts, for faces and cameras the training identity does not show).")
+    @Option(help: "How training crops are varied: none, light (brightness, contrast, flip: runs 1 to 3), colour (light, plus colour casts and saturation down to black and white, for light and cameras the training identity does not show) or full (colour, plus ±6 % scale and ±3 pixel shifts).")
     var augmentation: CropAugmentation = .light
     @Flag(help: "Train without augmentation (as --augmentation none).") var noAugment = false
     @Flag(help: "Keep BatchNorm on its running statistics (fine-tuning and person adaptation with few windows per step).") var freezeNormalisation = false

@@ -73,3 +73,19 @@ final class CropAugmentationTests: XCTestCase {
         XCTAssert(sawGrey, "one window in ten is black and white")
     }
 }
+
+extension CropAugmentationTests {
+    /// `colour` varies the look and leaves the crop where the tracker put it.
+    func testColourKeepsThePlacement() {
+        var rng = SeededRandom(seed: 4)
+        var sawCast = false
+        for _ in 0..<20 {
+            let look = CropLook(.colour, rng: &rng), at = CropPlacement(.colour, flip: false, rng: &rng)
+            XCTAssert(at.isIdentity)
+            if look.gains.0 != look.gains.1 { sawCast = true }
+        }
+        XCTAssert(sawCast)
+        let light = CropLook(.light, rng: &rng)
+        XCTAssert(light.gains.0 == light.gains.1 && light.saturation == 1)
+    }
+}
