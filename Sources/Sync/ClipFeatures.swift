@@ -27,16 +27,16 @@ public struct ClipFeatures: Sendable {
     public static func extract(video: String) throws -> ClipFeatures {
         var options = FaceTracker.Options()
         options.keepImages = true
+        options.mouthDescriptors = true
         let tracked = try TrackedVideo(path: video, tracker: options)
-        var perTrack: [Int: [Int: (crop: [Float], geometry: [Float], mesh: [Float])]] = [:]
+        var perTrack: [Int: [Int: MouthFeatures.Frame]] = [:]
         var count = 0
         func take(_ frames: [FrameFaces]) {
             for f in frames {
                 count = max(count, f.frame + 1)
                 guard let image = f.image else { continue }
                 for o in f.faces {
-                    let m = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks, mesh: o.mouthDescriptor)
-                    perTrack[o.track, default: [:]][f.frame] = (m.crop, m.geometry, m.mesh)
+                    perTrack[o.track, default: [:]][f.frame] = MouthFeatures.extract(image, landmarks: o.landmarks, lips: o.rawLandmarks, mesh: o.mouthDescriptor)
                 }
             }
         }

@@ -176,7 +176,7 @@ final class VisualBatcher {
         (geometry.data + k * SyncNet.geometryFeatures).update(from: g, count: SyncNet.geometryFeatures)
         if model.usesMesh {
             mesh.reshape([batch, SyncNet.meshFeatures])
-            // A face whose descriptor is missing (a gap filled across differently sized ones) reads zeros.
+            // A window with a frame short of its descriptor reads zeros.
             if m.count == SyncNet.meshFeatures {
                 (mesh.data + k * SyncNet.meshFeatures).update(from: m, count: SyncNet.meshFeatures)
             } else {
@@ -199,7 +199,8 @@ final class VisualBatcher {
         recent[track] = r
         guard r.count == SyncNet.frames else { return }
         let crops = r.flatMap(\.crop), geometry = r.flatMap(\.geometry)
-        let mesh = r.allSatisfy { $0.mesh.count == ClipFeatures.meshCount } ? r.flatMap(\.mesh) : []
+        // A frame without its descriptor leaves the window short; `add` then reads zeros.
+        let mesh = r.flatMap(\.mesh)
         crops.withUnsafeBufferPointer { c in
             let ptrs = (0..<SyncNet.frames).map { c.baseAddress! + $0 * ClipFeatures.cropSize }
             add(track: track, start: r[0].frame, crops: ptrs, geometry: geometry, mesh: mesh, emit: emit)

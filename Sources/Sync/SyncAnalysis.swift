@@ -34,6 +34,7 @@ public struct SyncSignals: Sendable {
                               faces: (([FrameFaces]) -> Void)? = nil) throws -> SyncSignals {
         var options = trackerOptions
         options.keepImages = options.keepImages || model != nil
+        options.mouthDescriptors = options.mouthDescriptors || model?.usesMesh == true
         let tracked = try TrackedVideo(path: video, tracker: options)
         let fps = tracked.frameRate
         // Opened here so that a missing or unreadable audio stream fails before any video is decoded.

@@ -131,7 +131,8 @@ public final class SyncNet: Model {
     }
 
     /// What reaches the visual inputs from dL/d(embedding): gradients towards the (normalised) crops
-    /// and the lip geometry (the normalised geometry, where the model normalises it). Only meaningful when frozen: in training the first block skips it.
+    /// and the lip geometry (the normalised geometry, where the model normalises it). Only meaningful
+    /// when frozen: in training the first block skips it.
     public struct VisualGradient {
         public var crops: Tensor
         public var geometry: Tensor

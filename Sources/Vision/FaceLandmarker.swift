@@ -76,11 +76,14 @@ public final class FaceLandmarker {
     public static let descriptorCount = 64 + 64 + 128
     private let fine = Tensor(shape: [1, 64, 24, 24]), coarse = Tensor(shape: [1, 128, 12, 12])
 
-    public func landmarks(in image: RGBImage, region: RegionOfInterest) -> FaceLandmarks {
+    /// `withMouthDescriptor`: also fill `mouthDescriptor` (only a sync model with the mesh input reads
+    /// it, so offset, detect and generate with the shipped models skip the work).
+    public func landmarks(in image: RGBImage, region: RegionOfInterest, withMouthDescriptor: Bool = false) -> FaceLandmarks {
         region.sample(image, size: Self.inputSize, range: 0...1, zeroBorder: false, into: input)
         var h = stem.forward(input)
         for (i, b) in trunk.enumerated() {
             h = b.forward(h)
+            guard withMouthDescriptor else { continue }
             if i == 7 { fine.copy(from: h) } else if i == 10 { coarse.copy(from: h) }
         }
         let branch = h
@@ -97,7 +100,7 @@ public final class FaceLandmarker {
             points.append(SIMD3(Float(p.x), Float(p.y), mesh.data[3 * i + 2] / size * Float(region.width)))
         }
         var result = FaceLandmarks(points: points, presence: 1 / (1 + expf(-flag.data[0])), region: region)
-        result.mouthDescriptor = mouthDescriptor(mesh: mesh.data)
+        if withMouthDescriptor { result.mouthDescriptor = mouthDescriptor(mesh: mesh.data) }
         return result
     }
 

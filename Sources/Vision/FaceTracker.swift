@@ -59,6 +59,9 @@ public final class FaceTracker {
         public var smoothingMinCutoff = 1.0
         public var smoothingBeta = 3.0
         public var keepImages = false
+        /// Fill each observation's `mouthDescriptor` (FaceMesh's features at the lips), for a sync
+        /// model with the mesh input.
+        public var mouthDescriptors = false
         public init() {}
     }
 
@@ -101,7 +104,7 @@ public final class FaceTracker {
         var lost = false
         // Follow known faces from their previous landmarks.
         for t in tracks where t.lastFrame == frame - 1 {
-            let lm = landmarker.landmarks(in: image, region: t.last.nextRegion)
+            let lm = landmarker.landmarks(in: image, region: t.last.nextRegion, withMouthDescriptor: options.mouthDescriptors)
             if lm.presence >= options.minPresence, lm.interOcularDistance > 2 {
                 observations.append(accept(lm, into: t, frame: frame, time: time))
             } else {
@@ -117,7 +120,7 @@ public final class FaceTracker {
                 let nose = SIMD2(d.keypoints[2][0], d.keypoints[2][1])
                 if observations.contains(where: { box.iou(boxDetection($0.box)) > 0.3 || noseDistance($0, nose) < 0.5 }) { continue }
                 guard observations.count < options.maxFaces else { break }
-                let lm = landmarker.landmarks(in: image, region: FaceLandmarker.region(for: d))
+                let lm = landmarker.landmarks(in: image, region: FaceLandmarker.region(for: d), withMouthDescriptor: options.mouthDescriptors)
                 guard lm.presence >= options.minPresence, lm.interOcularDistance > 2 else { continue }
                 let b = lm.bounds
                 let here = FaceDetection(score: 0, x: b.x, y: b.y, width: b.width, height: b.height, keypoints: [])
