@@ -3,7 +3,7 @@ EXAMPLE ?= fixtures/media/unseen_talk_audio_late200.mp4
 
 PREFIX ?= /usr/local
 
-.PHONY: deps build example test bench bench-media install clean
+.PHONY: deps build example test bench bench-media bench-nn bench-dnnl install clean
 
 deps:
 	bash tools/install-deps.sh
@@ -16,14 +16,39 @@ example: build
 	.build/release/lipsync offset $(EXAMPLE)
 	.build/release/lipsync generate $(EXAMPLE) --audio fixtures/media/grid_talk.mp4 -o example-dub.mp4
 
+# The second run repeats the convolution tests on the AVX2 kernel (an AVX-512 CPU otherwise only runs
+# the AVX-512 one; on a CPU with neither both runs use im2col).
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+	LIPSYNC_DIRECT_CONV=1 swift test --skip-build --filter "DirectConvolutionTests|TorchParityTests"
 
 bench-media: deps
 	bash tools/make_bench_media.sh
 
-bench: bench-media
+# The PyTorch peer for `lipsync-bench nn` and `generate` (PyPI's torch; nothing else is fetched).
+tools/.venv/bin/python:
+	python3 -m venv tools/.venv
+	tools/.venv/bin/pip install -r tools/requirements-torch.txt
+
+# Engine against PyTorch, both OpenBLAS settings issue 13 names (docs/benchmarks.md).
+bench-nn: tools/.venv/bin/python
+	swift build -c release
+	env -u OPENBLAS_CORETYPE .build/release/lipsync-bench nn --runs 5
+	OPENBLAS_CORETYPE=Haswell .build/release/lipsync-bench nn --runs 5
+
+# Every convolution of the four networks in LipSync's engine, then in oneDNN (Debian's libdnnl-dev,
+# the library PyTorch's CPU convolutions use) on the same shapes; docs/engine.md has the reading.
+bench-dnnl:
+	dpkg -s libdnnl-dev >/dev/null 2>&1 || (apt-get update && apt-get install -y libdnnl-dev)
+	swift build -c release
+	mkdir -p bench-data
+	cc -O2 -Wall -o bench-data/dnnl_conv_bench tools/dnnl_conv_bench.c -ldnnl
+	env -u OPENBLAS_CORETYPE .build/release/lipsync-bench conv-layers --runs 5 --out bench-data/conv-layers.tsv
+	OMP_NUM_THREADS=2 bench-data/dnnl_conv_bench bench-data/conv-layers.tsv --runs 5 --layout plain
+	OMP_NUM_THREADS=2 bench-data/dnnl_conv_bench bench-data/conv-layers.tsv --runs 5 --layout blocked
+
+bench: bench-media bench-nn bench-dnnl
 	swift build -c release
 	.build/release/lipsync-bench decode bench-data/grid720.mp4
 	.build/release/lipsync-bench decode-memory bench-data/long1080.mp4

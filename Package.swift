@@ -27,9 +27,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "Parallel"),
+        // Direct convolution kernels compiled for AVX2 and AVX-512 and chosen at run time.
+        .target(name: "CKernels"),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
-        .target(name: "NN", dependencies: ["COpenBLAS"]),
+        .target(name: "NN", dependencies: ["COpenBLAS", "CKernels"]),
         // Model-agnostic training (loop, schedule, checkpoints, log) beside the engine, not inside a model.
         .target(name: "Training", dependencies: ["NN"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),

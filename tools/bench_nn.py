@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Peer side of `lipsync-bench nn`: Wav2Lip's expert SyncNet (15x48x96 faces, 1x80x16 mel) and
-generator (6x96x96 faces, 1x80x16 mel) in PyTorch on the CPU, 2 threads. Prints JSON medians for
-forward (eval, no grad) and a train step (forward + backward + Adam). The layer lists are Wav2Lip's
-models/syncnet.py and models/wav2lip.py (96x96 version), written out here from their public definition.
+generator (6x96x96 faces, 1x80x16 mel) in PyTorch on the CPU, 2 threads, and the same for LipSync's
+own two models (the shipped sync model's architecture, Sources/Sync/SyncNet.swift, batch 64 pairs as
+`train sync` uses it, and the mouth painter, Sources/Generate/MouthPainter.swift, batch 20 frames: 4
+windows of 5, as `train generator` uses it). Prints JSON medians for forward (eval, no grad) and a
+train step (forward + backward + Adam). The Wav2Lip layer lists are its models/syncnet.py and
+models/wav2lip.py (96x96 version), written out here from their public definition.
 
   tools/.venv/bin/python tools/bench_nn.py [--runs N]
 """
@@ -101,6 +104,56 @@ class Generator(nn.Module):
         return self.output_block(x)
 
 
+class LipSyncSyncNet(nn.Module):
+    """Sources/Sync/SyncNet.swift with lip geometry, no mesh branch (the shipped model's inputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.crop = nn.Sequential(B(5, 32, 3, 2, 1), B(32, 64, 3, 2, 1), B(64, 64, 3, 1, 1, True), B(64, 128, 3, 2, 1),
+                                  B(128, 128, 3, 1, 1, True), B(128, 128, 3, 2, 1))
+        self.lips = nn.Sequential(nn.Linear(400, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU())
+        self.fuse = nn.Sequential(nn.Linear(1024 + 128, 256), nn.ReLU(), nn.Linear(256, 64))
+        self.audio = nn.Sequential(B(1, 32, 3, (2, 1), 1), B(32, 64, 3, 2, 1), B(64, 128, 3, 2, 1), B(128, 128, 3, 1, 1, True),
+                                   B(128, 128, 3, 2, 1), nn.Flatten(), nn.Linear(1280, 256), nn.ReLU(), nn.Linear(256, 64))
+
+    def forward(self, mel, crops, geometry):
+        v = self.fuse(torch.cat((self.crop(crops).flatten(1), self.lips(geometry)), dim=1))
+        return self.audio(mel), v
+
+
+class MouthPainter(nn.Module):
+    """Sources/Generate/MouthPainter.swift: the encoder sees the whole 128x128 face, the decoder paints
+    the lower half from the bottleneck's lower half and the encoder's lower-half skips."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoders = nn.ModuleList([nn.Sequential(B(6, 16, 3, 1, 1)), nn.Sequential(B(16, 32, 3, 2, 1)),
+                                       nn.Sequential(B(32, 64, 3, 2, 1)), nn.Sequential(B(64, 128, 3, 2, 1)),
+                                       nn.Sequential(B(128, 192, 3, 2, 1), B(192, 192, 3, 1, 1, True))])
+        self.audio = nn.Sequential(B(1, 32, 3, (2, 1), 1), B(32, 64, 3, 2, 1), B(64, 128, 3, 2, 1), B(128, 128, 3, 1, 1, True),
+                                   B(128, 192, 3, 2, 1), nn.Flatten(), nn.Linear(192 * 5 * 2, 192), nn.ReLU())
+        self.bottleneck = nn.Sequential(B(384, 192, 3, 1, 1), B(192, 192, 3, 1, 1, True))
+        self.decoders = nn.ModuleList([B(192 + 128, 128, 3, 1, 1), B(128 + 64, 48, 3, 1, 1), B(48 + 32, 24, 3, 1, 1),
+                                       B(24 + 16, 16, 3, 1, 1)])
+        self.output = nn.Conv2d(16, 3, 3, 1, 1)
+
+    def forward(self, mel, face):
+        feats = []
+        x = face
+        for e in self.encoders:
+            x = e(x)
+            feats.append(x)
+        a = self.audio(mel)
+        tiled = a[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        d = self.bottleneck(torch.cat((x, tiled), dim=1))
+        y = d[:, :, d.shape[2] // 2:, :]
+        for level, dec in enumerate(self.decoders):
+            skip = feats[3 - level]
+            up = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            y = dec(torch.cat((up, skip[:, :, skip.shape[2] // 2:, :]), dim=1))
+        return torch.sigmoid(self.output(y))
+
+
 def timed(fn, runs):
     """Median, fastest and slowest of `runs` timed calls after one untimed."""
     fn()
@@ -113,16 +166,17 @@ def timed(fn, runs):
     return ts[len(ts) // 2], ts[0], ts[-1]
 
 
-def bench(name, net, batch, face_shape, runs, forward_only=False):
+def bench(name, net, batch, face_shape, runs, forward_only=False, extra_shape=None):
     torch.manual_seed(0)
-    mel = torch.randn(batch, 1, 80, 16)
-    face = torch.randn(batch, *face_shape)
+    inputs = [torch.randn(batch, 1, 80, 16), torch.randn(batch, *face_shape)]
+    if extra_shape:
+        inputs.append(torch.randn(batch, *extra_shape))
     params = sum(p.numel() for p in net.parameters())
     net.eval()
 
     def fwd():
         with torch.no_grad():
-            net(mel, face)
+            net(*inputs)
 
     forward, flo, fhi = timed(fwd, runs)
     if forward_only:
@@ -133,7 +187,7 @@ def bench(name, net, batch, face_shape, runs, forward_only=False):
 
     def step():
         opt.zero_grad()
-        out = net(mel, face)
+        out = net(*inputs)
         loss = (out[0] * out[1]).sum() if isinstance(out, tuple) else out.mean()
         loss.backward()
         opt.step()
@@ -154,4 +208,8 @@ if __name__ == "__main__":
         out["results"].append(bench("syncnet", SyncNet(), 64, (15, 48, 96), a.runs, a.forward_only))
     if a.only in ("", "generator"):
         out["results"].append(bench("generator", Generator(), 16, (6, 96, 96), a.runs, a.forward_only))
+    if a.only in ("", "sync-model"):
+        out["results"].append(bench("sync-model", LipSyncSyncNet(), 64, (5, 32, 64), a.runs, a.forward_only, extra_shape=(400,)))
+    if a.only in ("", "painter"):
+        out["results"].append(bench("painter", MouthPainter(), 20, (6, 128, 128), a.runs, a.forward_only))
     print(json.dumps(out))

@@ -118,6 +118,13 @@ g = torch.randn(5)
 (c * g).sum().backward()
 T["cos.a"], T["cos.b"], T["cos.y"], T["cos.dy"], T["cos.da"], T["cos.db"] = a, b, c.detach(), g, aa.grad, bb.grad
 
+# The engine's direct 3x3 kernel (CKernels): batch 1 and 3, output channels past one block of 16
+# and not a multiple of it, rows that end mid-vector, and a plane too narrow for it (im2col path).
+# Appended last so that every case above keeps its random draws.
+record("conv3x3_direct_b1", nn.Conv2d(5, 19, 3, stride=1, padding=1), r(1, 5, 6, 21))
+record("conv3x3_direct_b3", nn.Conv2d(17, 33, 3, stride=1, padding=1), r(3, 17, 5, 16))
+record("conv3x3_narrow", nn.Conv2d(3, 4, 3, stride=1, padding=1), r(2, 3, 9, 7))
+
 os.makedirs(OUT, exist_ok=True)
 save_file({k: v.contiguous().float() for k, v in T.items()}, os.path.join(OUT, "ops.safetensors"),
           metadata={"torch": torch.__version__})

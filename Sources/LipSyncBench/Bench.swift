@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, FacesBench.self, OffsetBench.self, GenerateBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, ConvLayersBench.self, FacesBench.self, OffsetBench.self, GenerateBench.self]
     )
 
     // What users get: a generic fallback kernel is replaced as `lipsync` replaces it (BLASKernel).
@@ -166,11 +166,11 @@ struct MelBench: ParsableCommand {
 struct NNBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nn",
-        abstract: "Wav2Lip's SyncNet (batch 64) and generator (batch 16): forward and train step, LipSync against PyTorch (2 threads).",
+        abstract: "Wav2Lip's SyncNet (batch 64) and generator (batch 16), and LipSync's own sync model (64 pairs) and mouth painter (20 frames): forward and train step, LipSync against the same networks in PyTorch (2 threads).",
         discussion: "Run it twice to compare OpenBLAS settings: as the environment gives it, and with OPENBLAS_CORETYPE unset.")
 
     @Option(help: "Timed repetitions; the median is reported, with the fastest and slowest run beside it.") var runs = 5
-    @Option(help: "syncnet, generator or both.") var only = ""
+    @Option(help: "One of syncnet, generator, sync-model, painter; all four when absent.") var only = ""
     @Option(help: "Python with torch.") var python = "tools/.venv/bin/python"
     @Flag(help: "Skip the PyTorch side.") var noPeer = false
 
@@ -217,6 +217,23 @@ struct NNBench: ParsableCommand {
             measure("generator", parameters: net.parameters, setTraining: net.setTraining,
                     forward: { _ = net.forward(mel: mel, face: face) }, backward: { net.backward(dy) })
         }
+        // The project's own models at the batches their trainers use: 64 sync pairs, 20 painted frames.
+        if only.isEmpty || only == "sync-model" {
+            let net = SyncNet(seed: 1)
+            let crops = randomInput([64, 5, 32, 64]), geometry = randomInput([64, 400]), mel = randomInput([64, 1, 80, 16])
+            let dv = Tensor(shape: [64, 64]), da = Tensor(shape: [64, 64])
+            measure("sync-model", parameters: net.parameters, setTraining: net.setTraining,
+                    forward: { dv.copy(from: net.embedAudio(mel: mel)); da.copy(from: net.embedVisual(crops: crops, geometry: geometry)) },
+                    backward: { net.backwardVisual(dv); net.backwardAudio(da) })
+        }
+        if only.isEmpty || only == "painter" {
+            let net = MouthPainter(seed: 1)
+            let face = randomInput([20, 6, 128, 128]), mel = randomInput([20, 1, 80, 16])
+            let dy = Tensor(shape: [20, 3, 64, 128])
+            dy.fill(1 / Float(dy.count))
+            measure("painter", parameters: net.parameters, setTraining: { net.setMode($0 ? .training : .inference) },
+                    forward: { _ = net.forward(face: face, mel: mel) }, backward: { net.backward(dy) })
+        }
         var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"
         if !noPeer {
@@ -250,6 +267,16 @@ struct NNBench: ParsableCommand {
             }
             print(String(format: "%@ (%.1f M params): ", name, Double(o.parameters) / 1e6)
                   + side("forward", o.forward, p?.forward, flop: work) + "; " + side("train step", o.step, p?.step, flop: 3 * work))
+        }
+        for (name, batch, unit) in [("sync-model", 64.0, "pairs"), ("painter", 20.0, "frames")] {
+            guard let o = ours[name] else { continue }
+            let p = peer[name]
+            func side(_ label: String, _ ours: Timing, _ theirs: Timing?) -> String {
+                String(format: "%@ lipsync %@ (%.0f %@/s)", label, ours.description, batch / ours.median, unit)
+                    + (theirs.map { String(format: ", torch %@ (%.0f %@/s), ratio %.2f", $0.description, batch / $0.median, unit, ours.median / $0.median) } ?? "")
+            }
+            print(String(format: "%@ (%.2f M params, batch %.0f): ", name, Double(o.parameters) / 1e6, batch)
+                  + side("forward", o.forward, p?.forward) + "; " + side("train step", o.step, p?.step))
         }
     }
 }

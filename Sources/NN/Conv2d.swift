@@ -1,7 +1,10 @@
+import CKernels
 
 /// 2-D convolution, PyTorch semantics: weight [Cout, Cin/groups, kh, kw], symmetric zero padding.
 /// Paths: grouped im2col + sgemm over a whole batch chunk; 1x1 stride-1 as a plain sgemm per image;
-/// depthwise (groups == Cin == Cout) as direct loops.
+/// depthwise (groups == Cin == Cout) as direct loops; 3x3 stride-1 padding-1 (groups 1) on planes at
+/// least `directMinimumWidth` wide as the direct kernel of `CKernels` (forward and dL/dx; AVX2 or
+/// AVX-512 CPUs), whose weight gradient stays on the GEMM path.
 public final class Conv2d: Layer {
     public let inChannels, outChannels, groups: Int
     public let kernel: (h: Int, w: Int), stride: (h: Int, w: Int), padding: (h: Int, w: Int)
@@ -12,14 +15,18 @@ public final class Conv2d: Layer {
     public var computesInputGradient = true
 
     private weak var input: Tensor?
+    /// The shape the last forward saw (benchmarks replay a network's layers one by one).
+    public var lastInputShape: [Int]? { input?.shape }
     private var inputCopy: Tensor?
     private var out: Tensor?, gradIn: Tensor?
     /// Per-worker scratch: column buffer, its gradient, a GEMM output, a partial weight gradient.
     private var scratch: [Scratch] = []
 
     final class Scratch {
-        var col: Tensor?, dcol: Tensor?, gemm: Tensor?, dweight: Tensor?
+        var col: Tensor?, dcol: Tensor?, gemm: Tensor?, dweight: Tensor?, padded: Tensor?
     }
+    /// The weights packed for the direct kernel: forward, and flipped for dL/dx.
+    private var packedForward: Tensor?, packedBackward: Tensor?
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true, name: String = "conv",
@@ -49,6 +56,30 @@ public final class Conv2d: Layer {
     }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+
+    /// Narrower planes waste most of a vector strip; they stay on im2col + GEMM.
+    static let directMinimumWidth = 8
+    /// Whether the direct kernel can run this convolution at all.
+    func usesDirectKernel(_ g: ConvGeometry) -> Bool {
+        kernel == (3, 3) && stride == (1, 1) && padding == (1, 1) && groups == 1 && g.w >= Self.directMinimumWidth
+            && Self.directLevel > 0
+    }
+    static let directLevel = Int(lsk_direct_conv_level())
+    /// Tests set this to run the direct kernel wherever it can run, not only where it is faster.
+    nonisolated(unsafe) static var alwaysDirect = false
+
+    /// Whether the direct kernel beats im2col + GEMM for a pass reducing over `reduced` channels into
+    /// `produced` ones (forward: Cin into Cout; dL/dx: Cout into Cin). Read from `lipsync-bench
+    /// conv-layers` on the four benchmark networks (docs/engine.md): it wins where the GEMM is thin
+    /// (few output channels or a short reduction) or the plane is large, and loses on wide layers over
+    /// small planes, where OpenBLAS runs near its peak, and on rows that leave most of a vector strip
+    /// empty.
+    func directPays(reducing reduced: Int, producing produced: Int, _ g: ConvGeometry) -> Bool {
+        if Self.alwaysDirect { return true }
+        let lanes = Self.directLevel >= 2 ? 16 : 8
+        let filled = Double(g.w) / Double(lanes * ((g.w + lanes - 1) / lanes))
+        return filled >= 0.75 && (produced <= 64 || reduced <= 96 || g.hwo >= 2048)
+    }
     func isPointwise(_ g: ConvGeometry) -> Bool {
         kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) && groups == 1 && g.hwo >= 64
     }
@@ -62,6 +93,11 @@ public final class Conv2d: Layer {
         let y = reuse(&out, [x.n, outChannels, g.ho, g.wo])
         if isDepthwise {
             depthwiseForward(x, y, g)
+        } else if usesDirectKernel(g) && directPays(reducing: inChannels, producing: outChannels, g) {
+            let packed = reuse(&packedForward, [lsk_packed_floats(Int32(outChannels), Int32(inChannels))])
+            lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 0, packed.data)
+            direct(x.data, images: x.n, channels: inChannels, outChannels: outChannels, g, packed: packed.data,
+                   bias: bias.map { UnsafePointer($0.value.data) }, into: y.data)
         } else if isPointwise(g) {
             prefillBias(y, g)
             for n in 0..<x.n {
@@ -78,6 +114,38 @@ public final class Conv2d: Layer {
     /// Planes at least this large are convolved one image at a time, straight into the output (no
     /// scatter); smaller ones are batched into one GEMM per chunk of images.
     static let directPlane = 256
+
+    /// The direct kernel over a batch: `images` images of `channels` planes (h x w) into as many of
+    /// `outChannels`. Whole images per worker when the batch feeds every worker; otherwise one image
+    /// at a time with its blocks of 16 output channels shared out.
+    private func direct(_ src: UnsafePointer<Float>, images: Int, channels: Int, outChannels: Int, _ g: ConvGeometry,
+                        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>) {
+        let padCount = lsk_padded_floats(Int32(channels), Int32(g.h), Int32(g.w))
+        let blocks = (outChannels + Int(LSK_BLOCK) - 1) / Int(LSK_BLOCK), block = Int(LSK_BLOCK), plane = g.h * g.w
+        let (c32, h32, w32) = (Int32(channels), Int32(g.h), Int32(g.w))
+        func run(_ padded: UnsafePointer<Float>, image n: Int, blocks range: Range<Int>) {
+            for b in range {
+                lsk_conv3x3_block(padded, c32, h32, w32, packed + b * channels * 9 * block, bias.map { $0 + b * block },
+                                  Int32(min(block, outChannels - b * block)), dst + (n * outChannels + b * block) * plane)
+            }
+        }
+        if images >= Compute.threads {
+            let s = (0..<Compute.threads).map { scratchFor($0) }
+            Compute.partition(images) { w, range in
+                let padded = reuse(&s[w].padded, [padCount])
+                for n in range {
+                    lsk_pad(src + n * channels * plane, c32, h32, w32, padded.data)
+                    run(padded.data, image: n, blocks: 0..<blocks)
+                }
+            }
+        } else {
+            let padded = reuse(&scratchFor(0).padded, [padCount])
+            for n in 0..<images {
+                lsk_pad(src + n * channels * plane, c32, h32, w32, padded.data)
+                Compute.partition(blocks) { _, range in run(padded.data, image: n, blocks: range) }
+            }
+        }
+    }
 
     private func scratchFor(_ w: Int) -> Scratch {
         while scratch.count <= w { scratch.append(Scratch()) }
@@ -258,7 +326,9 @@ public final class Conv2d: Layer {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(x)
         let dx = reuse(&gradIn, x.shape)
-        dx.zero()
+        let directDx = usesDirectKernel(g) && computesInputGradient && directPays(reducing: outChannels, producing: inChannels, g)
+        // The direct kernel writes every element of dx; the other paths accumulate into it.
+        if !directDx { dx.zero() }
         if let b = bias {
             let hw = g.hwo, oc = outChannels
             for n in 0..<dy.n {
@@ -272,6 +342,12 @@ public final class Conv2d: Layer {
         }
         if isDepthwise {
             depthwiseBackward(x, dy, dx, g)
+        } else if directDx {
+            // dW on the GEMM path; dL/dx = conv(dL/dy, flipped W with its channels swapped).
+            gemmBackward(x, dy, dx, g, inputGradient: false)
+            let packed = reuse(&packedBackward, [lsk_packed_floats(Int32(inChannels), Int32(outChannels))])
+            lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 1, packed.data)
+            direct(dy.data, images: x.n, channels: outChannels, outChannels: inChannels, g, packed: packed.data, bias: nil, into: dx.data)
         } else if isPointwise(g) && computesInputGradient {
             for n in 0..<x.n {
                 let xn = x.data + n * inChannels * g.hwo, dyn = dy.data + n * outChannels * g.hwo
@@ -281,15 +357,15 @@ public final class Conv2d: Layer {
                              b: dyn, ldb: g.hwo, beta: 0, c: dx.data + n * inChannels * g.hwo, ldc: g.hwo)
             }
         } else {
-            gemmBackward(x, dy, dx, g)
+            gemmBackward(x, dy, dx, g, inputGradient: computesInputGradient)
         }
         return dx
     }
 
-    private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry) {
+    private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry, inputGradient wantsDx: Bool) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
         let w = weight.value.data, outC = outChannels, groups = groups, wCount = weight.value.count
-        let direct = g.hwo >= Self.directPlane, wantsDx = computesInputGradient
+        let direct = g.hwo >= Self.directPlane
         let used = forEachImageRange(x.n) { s, images, split in
             // Each worker accumulates its own weight gradient; they are summed afterwards.
             let dW = reuse(&s.dweight, [wCount])

@@ -7,6 +7,8 @@ public final class ConvTranspose2d: Layer {
     public let weight: Parameter
     public let bias: Parameter?
     private weak var input: Tensor?
+    /// The shape the last forward saw (benchmarks replay a network's layers one by one).
+    public var lastInputShape: [Int]? { input?.shape }
     private var out: Tensor?, gradIn: Tensor?
     private var scratch: [Scratch] = []
     final class Scratch { var col: Tensor?, gathered: Tensor?, dweight: Tensor? }

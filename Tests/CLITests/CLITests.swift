@@ -272,14 +272,15 @@ final class CLITests: XCTestCase {
         let split = dir.appendingPathComponent("split.tsv").path
         try "# test split\ntrain\tgrid_talk.mp4\nheldout\tunseen_talk.mp4\n".write(toFile: split, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("m.safetensors").path
-        // Both the recipe and the GEMM kernel are pinned to those the log was recorded with: voice
-        // augmentation only, and OpenBLAS's generic SSE3 kernel (in every x86-64 build). Another
-        // kernel sums in another order, and the losses then drift by ~1e-5 over the steps,
+        // Both the recipe and the convolution kernels are pinned to those the log was recorded with:
+        // voice augmentation only, OpenBLAS's generic SSE3 kernel (in every x86-64 build) and the
+        // im2col path (LIPSYNC_DIRECT_CONV=0: the direct 3x3 kernel exists on AVX2/AVX-512 CPUs only).
+        // Another kernel sums in another order, and the losses then drift by ~1e-5 over the steps,
         // whatever machine CI lands on.
         let run = try lipsync(["train", "sync", "--data", Self.media.path, "--split", split, "--out", out, "--cache", dir.appendingPathComponent("cache").path,
                                "--batch", "8", "--steps", "12", "--log-every", "1", "--eval-every", "6", "--seed", "1",
                                "--audio-augmentation", "voice", "--no-same-speaker-negatives"],
-                              environment: ["OPENBLAS_CORETYPE": "Prescott"])
+                              environment: ["OPENBLAS_CORETYPE": "Prescott", "LIPSYNC_DIRECT_CONV": "0"])
         XCTAssertEqual(run.status, 0, run.stderr)
         func records(_ path: String) throws -> [[String: Double]] {
             try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {

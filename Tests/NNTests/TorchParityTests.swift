@@ -37,6 +37,13 @@ final class TorchParityTests: XCTestCase {
         try conv("conv_groups", 4, 6, (3, 3), (1, 1), (1, 1), groups: 2)
         try conv("conv_dw", 6, 6, (5, 5), (2, 2), (2, 2), groups: 6)
         try conv("conv_1x1", 8, 5, (1, 1), (1, 1), (0, 0))
+        // The direct 3x3 kernel where the CPU has one, on shapes where it would not be chosen too.
+        Conv2d.alwaysDirect = true
+        defer { Conv2d.alwaysDirect = false }
+        try conv("conv3x3_direct_b1", 5, 19, (3, 3), (1, 1), (1, 1))
+        try conv("conv3x3_direct_b3", 17, 33, (3, 3), (1, 1), (1, 1))
+        Conv2d.alwaysDirect = false
+        try conv("conv3x3_narrow", 3, 4, (3, 3), (1, 1), (1, 1))
         var rng = SeededRandom(seed: 1)
         let t = ConvTranspose2d(4, 3, kernel: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), rng: &rng)
         try check("convt", t, params: ["weight": t.weight, "bias": t.bias!])

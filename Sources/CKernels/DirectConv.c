@@ -1,0 +1,176 @@
+// Direct 3x3, stride 1, padding 1 convolution without materialised columns.
+//
+// y[o][oy][ox] = b[o] + sum_c sum_{ky,kx} w[o][c][ky][kx] * x[c][oy + ky - 1][ox + kx - 1]
+//
+// The image is first copied with a zero border, so the inner loop has no bounds checks. Each
+// output strip (16 pixels of a row with AVX-512, 8 with AVX2) keeps 16 output channels' partial sums
+// in registers: per input channel and tap it loads the strip once and does one fused multiply-add
+// per output channel with the weight broadcast from memory. The im2col path writes 9x the input as
+// columns and reads them back through OpenBLAS's packing; here the input is read from cache.
+// Backward-data of the same convolution is this kernel on dL/dy with the weights flipped and their
+// channels swapped (lsk_pack3x3's backward_data); the weight gradient stays on the GEMM path.
+
+#include "CKernels.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+// LIPSYNC_DIRECT_CONV caps the level: 0 turns the kernels off, 1 keeps an AVX-512 CPU on the AVX2
+// kernel (so that both are tested on one machine).
+static int detect(void) {
+    __builtin_cpu_init();
+    int level = 0;
+    if (__builtin_cpu_supports("avx512f")) level = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 1;
+    const char *env = getenv("LIPSYNC_DIRECT_CONV");
+    if (env && (env[0] == '0' || env[0] == '1') && env[0] - '0' < level) level = env[0] - '0';
+    return level;
+}
+
+int lsk_direct_conv_level(void) {
+    static int level = -1;
+    if (level < 0) level = detect();
+    return level;
+}
+
+// A padded plane is (height + 2) rows of (width + 2) floats; 32 floats of slack after the last
+// plane let a full-width vector load at the last strip run past the row without leaving the buffer.
+static size_t padded_width(int width) { return (size_t)width + 2; }
+static size_t padded_plane(int height, int width) { return (size_t)(height + 2) * padded_width(width); }
+
+size_t lsk_padded_floats(int channels, int height, int width) {
+    return (size_t)channels * padded_plane(height, width) + 32;
+}
+
+void lsk_pad(const float *x, int channels, int height, int width, float *padded) {
+    const size_t pw = padded_width(width), plane = padded_plane(height, width);
+    for (int c = 0; c < channels; c++) {
+        float *dst = padded + c * plane;
+        memset(dst, 0, pw * sizeof(float));
+        for (int y = 0; y < height; y++) {
+            float *row = dst + (size_t)(y + 1) * pw;
+            row[0] = 0;
+            memcpy(row + 1, x + ((size_t)c * height + y) * width, (size_t)width * sizeof(float));
+            row[width + 1] = 0;
+        }
+        memset(dst + (size_t)(height + 1) * pw, 0, pw * sizeof(float));
+    }
+    memset(padded + channels * plane, 0, 32 * sizeof(float));
+}
+
+size_t lsk_packed_floats(int out, int in) {
+    return (size_t)((out + LSK_BLOCK - 1) / LSK_BLOCK) * in * 9 * LSK_BLOCK;
+}
+
+void lsk_pack3x3(const float *w, int cout, int cin, int backward_data, float *packed) {
+    const int out = backward_data ? cin : cout, in = backward_data ? cout : cin;
+    const int blocks = (out + LSK_BLOCK - 1) / LSK_BLOCK;
+    memset(packed, 0, lsk_packed_floats(out, in) * sizeof(float));
+    for (int b = 0; b < blocks; b++) {
+        for (int j = 0; j < LSK_BLOCK; j++) {
+            const int o = b * LSK_BLOCK + j;
+            if (o >= out) break;
+            for (int c = 0; c < in; c++) {
+                for (int t = 0; t < 9; t++) {
+                    // Backward-data reads w[c][o] at the mirrored tap: w[c][o][2 - ky][2 - kx].
+                    const float v = backward_data ? w[((size_t)c * cin + o) * 9 + (8 - t)] : w[((size_t)o * cin + c) * 9 + t];
+                    packed[(((size_t)b * in + c) * 9 + t) * LSK_BLOCK + j] = v;
+                }
+            }
+        }
+    }
+}
+
+// AVX-512: three 16-pixel strips by 8 output channels in 24 of the 32 registers, so each
+// broadcast weight serves three multiply-adds and each loaded strip eight (a 1 x 16 tile made 17
+// loads per 16 multiply-adds and measured slower on the wide layers). Strips are numbered row by
+// row, and a group of three may span rows; a short last group repeats its last strip and stores it
+// once.
+__attribute__((target("avx512f")))
+static void block_avx512(const float *padded, int channels, int height, int width, const float *block,
+                         const float *bias, int count, float *y) {
+    const size_t pw = padded_width(width), plane = padded_plane(height, width), out_plane = (size_t)height * width;
+    const int per_row = (width + 15) / 16, strips = height * per_row;
+    for (int half = 0; half * 8 < count; half++) {
+        const int first = half * 8, here = count - first < 8 ? count - first : 8;
+        for (int s0 = 0; s0 < strips; s0 += 3) {
+            const int used = strips - s0 < 3 ? strips - s0 : 3;
+            const float *base[3];
+            size_t out_offset[3];
+            __mmask16 mask[3];
+            for (int k = 0; k < 3; k++) {
+                const int s = s0 + (k < used ? k : used - 1), oy = s / per_row, ox = (s % per_row) * 16;
+                const int n = width - ox < 16 ? width - ox : 16;
+                base[k] = padded + (size_t)oy * pw + ox;
+                out_offset[k] = (size_t)oy * width + ox;
+                mask[k] = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+            }
+            __m512 a0[8], a1[8], a2[8];
+            for (int o = 0; o < 8; o++) a0[o] = a1[o] = a2[o] = _mm512_set1_ps(bias && o < here ? bias[first + o] : 0.0f);
+            for (int c = 0; c < channels; c++) {
+                const size_t cp = (size_t)c * plane;
+                const float *wc = block + (size_t)c * 9 * LSK_BLOCK + first;
+                for (int t = 0; t < 9; t++) {
+                    const size_t off = cp + (size_t)(t / 3) * pw + (t % 3);
+                    const __m512 v0 = _mm512_loadu_ps(base[0] + off), v1 = _mm512_loadu_ps(base[1] + off), v2 = _mm512_loadu_ps(base[2] + off);
+                    const float *wt = wc + t * LSK_BLOCK;
+                    for (int o = 0; o < 8; o++) {
+                        const __m512 w = _mm512_set1_ps(wt[o]);
+                        a0[o] = _mm512_fmadd_ps(w, v0, a0[o]);
+                        a1[o] = _mm512_fmadd_ps(w, v1, a1[o]);
+                        a2[o] = _mm512_fmadd_ps(w, v2, a2[o]);
+                    }
+                }
+            }
+            for (int o = 0; o < here; o++) {
+                float *dst = y + (size_t)(first + o) * out_plane;
+                _mm512_mask_storeu_ps(dst + out_offset[0], mask[0], a0[o]);
+                if (used > 1) _mm512_mask_storeu_ps(dst + out_offset[1], mask[1], a1[o]);
+                if (used > 2) _mm512_mask_storeu_ps(dst + out_offset[2], mask[2], a2[o]);
+            }
+        }
+    }
+}
+
+// AVX2 has 16 vector registers: the 16-channel block is done as two halves of 8 accumulators.
+__attribute__((target("avx2,fma")))
+static void block_avx2(const float *padded, int channels, int height, int width, const float *block,
+                       const float *bias, int count, float *y) {
+    const size_t pw = padded_width(width), plane = padded_plane(height, width), out_plane = (size_t)height * width;
+    for (int half = 0; half * 8 < count; half++) {
+        const int first = half * 8, here = count - first < 8 ? count - first : 8;
+        for (int oy = 0; oy < height; oy++) {
+            for (int ox = 0; ox < width; ox += 8) {
+                const int n = width - ox < 8 ? width - ox : 8;
+                __m256 acc[8];
+                for (int o = 0; o < 8; o++) acc[o] = _mm256_set1_ps(bias && o < here ? bias[first + o] : 0.0f);
+                const float *base = padded + (size_t)oy * pw + ox;
+                for (int c = 0; c < channels; c++) {
+                    const float *src = base + c * plane, *wc = block + (size_t)c * 9 * LSK_BLOCK + first;
+                    for (int t = 0; t < 9; t++) {
+                        const __m256 v = _mm256_loadu_ps(src + (t / 3) * pw + (t % 3));
+                        const float *wt = wc + t * LSK_BLOCK;
+                        for (int o = 0; o < 8; o++) acc[o] = _mm256_fmadd_ps(_mm256_set1_ps(wt[o]), v, acc[o]);
+                    }
+                }
+                for (int o = 0; o < here; o++) {
+                    float *dst = y + (first + o) * out_plane + (size_t)oy * width + ox;
+                    if (n == 8) {
+                        _mm256_storeu_ps(dst, acc[o]);
+                    } else {
+                        float tmp[8];
+                        _mm256_storeu_ps(tmp, acc[o]);
+                        memcpy(dst, tmp, (size_t)n * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
+
+void lsk_conv3x3_block(const float *padded, int channels, int height, int width, const float *block,
+                       const float *bias, int count, float *y) {
+    if (lsk_direct_conv_level() >= 2) block_avx512(padded, channels, height, width, block, bias, count, y);
+    else block_avx2(padded, channels, height, width, block, bias, count, y);
+}

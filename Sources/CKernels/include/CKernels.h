@@ -1,0 +1,34 @@
+// Direct 3x3 stride-1 convolution kernels for the engine (Sources/NN/Conv2d.swift).
+// C because Swift cannot compile one function for AVX-512 and another for AVX2 in the same binary
+// and pick at run time; the package is otherwise built for baseline x86-64.
+#ifndef LIPSYNC_CKERNELS_H
+#define LIPSYNC_CKERNELS_H
+
+#include <stddef.h>
+
+/// Output channels per packed weight block.
+#define LSK_BLOCK 16
+
+/// 2: AVX-512F kernels, 1: AVX2 + FMA kernels, 0: none (the engine keeps its im2col path).
+/// LIPSYNC_DIRECT_CONV=0 or 1 in the environment lowers it (comparisons, testing the AVX2 kernel).
+int lsk_direct_conv_level(void);
+
+/// Floats of the zero-bordered copy of one image of `channels` planes of height x width.
+size_t lsk_padded_floats(int channels, int height, int width);
+/// Copies one image (channels planes of height x width) into `padded`, with a one-pixel zero border.
+void lsk_pad(const float *x, int channels, int height, int width, float *padded);
+
+/// Floats of the packed weights for `out` output and `in` input channels.
+size_t lsk_packed_floats(int out, int in);
+/// Packs PyTorch-layout weights w[cout][cin][3][3] into blocks of LSK_BLOCK output channels,
+/// packed[block][c][tap][LSK_BLOCK], zero past the last channel. With `backward_data` set, the
+/// kernel computed is dL/dx = conv(dL/dy, w flipped, channels swapped): out = cin, in = cout.
+void lsk_pack3x3(const float *w, int cout, int cin, int backward_data, float *packed);
+
+/// One block of `count` (<= LSK_BLOCK) output channels of one image, from its padded input of
+/// `channels` planes: y[o][oy][ox] = bias[o] + sum over c and the 3x3 taps. `block` points at the
+/// block's packed weights, `bias` at its first bias (or NULL), `y` at its first output plane.
+void lsk_conv3x3_block(const float *padded, int channels, int height, int width, const float *block,
+                       const float *bias, int count, float *y);
+
+#endif

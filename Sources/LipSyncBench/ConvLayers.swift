@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Generate
+import NN
+import Sync
+
+/// Every convolution of the two reference networks, replayed alone in LipSync's engine, so that
+/// another convolution library can be timed on exactly the same shapes (`tools/dnnl_conv_bench.c`
+/// reads the table this writes). The whole networks are timed too: a library that only replaced
+/// the convolutions would change a train step by the difference of the two libraries' sums.
+struct ConvLayersBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv-layers",
+        abstract: "Wav2Lip's SyncNet (batch 64) and generator (batch 16), and LipSync's sync model (64 pairs) and mouth painter (20 frames), layer by layer: each distinct convolution timed alone in LipSync's engine (forward, and backward for the weight and input gradients), with the whole networks' forward and train step, written as a table for tools/dnnl_conv_bench.c.",
+        discussion: "A row is one distinct convolution shape with the number of times the network uses it. Times are medians of --runs repetitions after one warm-up. `make bench-dnnl` runs this and then oneDNN on the same table.")
+
+    @Option(help: "Timed repetitions; the median is reported.") var runs = 5
+    @Option(help: "Where the table goes (tab-separated).") var out = "bench-data/conv-layers.tsv"
+
+    func run() throws {
+        var rng = SeededRandom(seed: 1)
+        func randomInput(_ shape: [Int]) -> Tensor {
+            let t = Tensor(shape: shape)
+            for i in 0..<t.count { t[i] = rng.normal() }
+            return t
+        }
+        func timed(_ body: () -> Void) -> Double {
+            body()
+            var ts: [Double] = []
+            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
+            return median(ts)
+        }
+        // Every convolution reachable from a network's stored properties, in declaration order (the
+        // networks keep their layers in private fields, arrays and Sequentials; reflection finds them all).
+        func convolutions(in root: Any) -> [Layer] {
+            var seen = Set<ObjectIdentifier>(), found: [Layer] = []
+            func visit(_ value: Any, depth: Int) {
+                if value is Conv2d || value is ConvTranspose2d {
+                    let l = value as! Layer
+                    if seen.insert(ObjectIdentifier(l)).inserted { found.append(l) }
+                    return
+                }
+                // Tensors and plain arrays hold numbers, not layers.
+                guard depth < 12, !(value is Tensor || value is [Float] || value is [Int] || value is [Double]) else { return }
+                for child in Mirror(reflecting: value).children { visit(child.value, depth: depth + 1) }
+            }
+            visit(root, depth: 0)
+            return found
+        }
+        var lines = ["# lipsync-bench conv-layers, \(Compute.threads) threads, runs \(runs)",
+                     "net\tkind\tcount\tn\tc\th\tw\toc\tkh\tkw\tsh\tsw\tph\tpw\toph\topw\tgroups\tdx\tforward_s\tbackward_s"]
+        func replay(_ name: String, _ layers: [Layer]) {
+            var rows: [String: (count: Int, order: Int, layer: Layer, shape: [Int])] = [:]
+            for (i, l) in layers.enumerated() {
+                let key: String
+                switch l {
+                case let c as Conv2d:
+                    key = "conv \(c.lastInputShape!) \(c.outChannels) \(c.kernel) \(c.stride) \(c.padding) \(c.groups) \(c.computesInputGradient)"
+                case let t as ConvTranspose2d:
+                    key = "deconv \(t.lastInputShape!) \(t.outChannels) \(t.kernel) \(t.stride) \(t.padding) \(t.outputPadding)"
+                default: continue
+                }
+                let shape = (l as? Conv2d)?.lastInputShape ?? (l as! ConvTranspose2d).lastInputShape!
+                rows[key, default: (0, i, l, shape)].count += 1
+            }
+            for (_, r) in rows.sorted(by: { $0.value.order < $1.value.order }) {
+                let x = randomInput(r.shape)
+                let fields: [Int], kind: String, fresh: Layer
+                switch r.layer {
+                case let c as Conv2d:
+                    let l = Conv2d(c.inChannels, c.outChannels, kernel: (c.kernel.h, c.kernel.w), stride: (c.stride.h, c.stride.w),
+                                   padding: (c.padding.h, c.padding.w), groups: c.groups, bias: c.bias != nil, rng: &rng)
+                    l.computesInputGradient = c.computesInputGradient
+                    kind = "conv"; fresh = l
+                    fields = [c.outChannels, c.kernel.h, c.kernel.w, c.stride.h, c.stride.w, c.padding.h, c.padding.w, 0, 0, c.groups,
+                              c.computesInputGradient ? 1 : 0]
+                case let t as ConvTranspose2d:
+                    fresh = ConvTranspose2d(t.inChannels, t.outChannels, kernel: (t.kernel.h, t.kernel.w), stride: (t.stride.h, t.stride.w),
+                                            padding: (t.padding.h, t.padding.w), outputPadding: (t.outputPadding.h, t.outputPadding.w),
+                                            bias: t.bias != nil, rng: &rng)
+                    kind = "deconv"
+                    fields = [t.outChannels, t.kernel.h, t.kernel.w, t.stride.h, t.stride.w, t.padding.h, t.padding.w,
+                              t.outputPadding.h, t.outputPadding.w, 1, 1]
+                default: continue
+                }
+                let y = fresh.forward(x)
+                let dy = randomInput(y.shape)
+                let forward = timed { _ = fresh.forward(x) }
+                // Backward reads only the last forward's input, so it can be repeated on its own.
+                let backward = timed { _ = fresh.backward(dy) }
+                lines.append(([name, kind, String(r.count)] + r.shape.map(String.init) + fields.map(String.init)).joined(separator: "\t")
+                             + String(format: "\t%.6f\t%.6f", forward, backward))
+                FileHandle.standardError.write(Data("\(name) \(kind) \(r.shape) -> \(y.shape): forward \(String(format: "%.4f", forward)) s, backward \(String(format: "%.4f", backward)) s\n".utf8))
+            }
+        }
+        func network(_ name: String, parameters: [Parameter], setTraining: (Bool) -> Void, forward: () -> Void, backward: () -> Void) {
+            setTraining(false)
+            let f = timed(forward)
+            setTraining(true)
+            let adam = Adam(parameters: parameters, learningRate: 1e-4)
+            let s = timed { adam.zeroGrad(); forward(); backward(); adam.update() }
+            lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", name, f, s), at: 1)
+        }
+
+        let sync = Wav2LipReference.SyncNet(rng: &rng)
+        let mel = randomInput([64, 1, 80, 16]), face = randomInput([64, 15, 48, 96])
+        let da = Tensor(shape: [64, 512]), df = Tensor(shape: [64, 512])
+        var last: (audio: Tensor, face: Tensor)?
+        network("syncnet", parameters: sync.parameters, setTraining: sync.setTraining,
+                forward: { last = sync.forward(mel: mel, face: face) },
+                backward: { da.copy(from: last!.face); df.copy(from: last!.audio); sync.backward(audio: da, face: df) })
+        // A training-mode forward leaves each convolution holding the input it saw.
+        sync.setTraining(true)
+        _ = sync.forward(mel: mel, face: face)
+        replay("syncnet", convolutions(in: sync))
+
+        let generator = Wav2LipReference.Generator(rng: &rng)
+        let gmel = randomInput([16, 1, 80, 16]), gface = randomInput([16, 6, 96, 96])
+        let dy = Tensor(shape: [16, 3, 96, 96])
+        dy.fill(1 / Float(dy.count))
+        network("generator", parameters: generator.parameters, setTraining: generator.setTraining,
+                forward: { _ = generator.forward(mel: gmel, face: gface) }, backward: { generator.backward(dy) })
+        generator.setTraining(true)
+        _ = generator.forward(mel: gmel, face: gface)
+        replay("generator", convolutions(in: generator))
+
+        // The project's own models at their trainers' batches (as `lipsync-bench nn` times them).
+        let model = SyncNet(seed: 1)
+        let crops = randomInput([64, 5, 32, 64]), geometry = randomInput([64, 400])
+        let dv = Tensor(shape: [64, 64]), dA = Tensor(shape: [64, 64])
+        network("sync-model", parameters: model.parameters, setTraining: model.setTraining,
+                forward: { dv.copy(from: model.embedAudio(mel: mel)); dA.copy(from: model.embedVisual(crops: crops, geometry: geometry)) },
+                backward: { model.backwardVisual(dv); model.backwardAudio(dA) })
+        model.setTraining(true)
+        _ = model.embedAudio(mel: mel)
+        _ = model.embedVisual(crops: crops, geometry: geometry)
+        replay("sync-model", convolutions(in: model))
+
+        let painter = MouthPainter(seed: 1)
+        let pface = randomInput([20, 6, 128, 128]), pmel = randomInput([20, 1, 80, 16])
+        let pdy = Tensor(shape: [20, 3, 64, 128])
+        pdy.fill(1 / Float(pdy.count))
+        network("painter", parameters: painter.parameters, setTraining: { painter.setMode($0 ? .training : .inference) },
+                forward: { _ = painter.forward(face: pface, mel: pmel) }, backward: { painter.backward(pdy) })
+        painter.setMode(.training)
+        _ = painter.forward(face: pface, mel: pmel)
+        replay("painter", convolutions(in: painter))
+
+        let url = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        print("wrote \(out): \(lines.count - 6) convolution shapes")
+    }
+}

@@ -1,0 +1,75 @@
+import XCTest
+@testable import NN
+
+/// The direct 3x3 kernel (CKernels) against the im2col path on the same weights: a padding-1
+/// convolution equals zero-padding by one and convolving with padding 0, which never takes the direct
+/// path. Shapes cover batch 1 (blocks shared over workers) and batches past the worker count (images
+/// shared), output channels of 1, 3, 16, 17 and 40 (partial blocks), rows ending mid-vector, and
+/// planes just at the width limit. The PyTorch parity cases `conv3x3_direct_*` check the same
+/// kernel against saved PyTorch outputs.
+final class DirectConvolutionTests: XCTestCase {
+    func testDirectKernelMatchesIm2col() throws {
+        try XCTSkipIf(Conv2d.directLevel == 0, "no AVX2/AVX-512 on this CPU: the direct kernel is not used")
+        // Every case through the kernel, including those where im2col would be chosen as faster.
+        Conv2d.alwaysDirect = true
+        defer { Conv2d.alwaysDirect = false }
+        let cases: [(n: Int, cin: Int, cout: Int, h: Int, w: Int)] = [
+            (1, 3, 1, 5, 8), (1, 6, 16, 7, 16), (2, 5, 17, 4, 23), (3, 16, 3, 9, 33), (5, 40, 40, 6, 12), (1, 1, 24, 3, 47),
+        ]
+        var rng = SeededRandom(seed: 7)
+        for c in cases {
+            let label = "\(c)"
+            let direct = Conv2d(c.cin, c.cout, kernel: (3, 3), padding: (1, 1), rng: &rng)
+            let reference = Conv2d(c.cin, c.cout, kernel: (3, 3), padding: (0, 0), rng: &rng)
+            reference.weight.value.copy(from: direct.weight.value)
+            reference.bias!.value.copy(from: direct.bias!.value)
+            let pad = ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1)
+            let x = randomTensor([c.n, c.cin, c.h, c.w], rng: &rng)
+            XCTAssertTrue(direct.usesDirectKernel(direct.geometry(x)), label)
+            XCTAssertTrue(direct.directPays(reducing: c.cin, producing: c.cout, direct.geometry(x)), label)
+
+            let y = direct.forward(x), yRef = reference.forward(pad.forward(x))
+            XCTAssertEqual(y.shape, yRef.shape, label)
+            XCTAssertLessThan(maxRelativeError(y, yRef), 1e-5, "forward \(label)")
+
+            let dy = randomTensor(y.shape, rng: &rng)
+            let dx = direct.backward(dy), dxRef = pad.backward(reference.backward(dy))
+            XCTAssertLessThan(maxRelativeError(dx, dxRef), 1e-5, "dx \(label)")
+            XCTAssertLessThan(maxRelativeError(direct.weight.grad, reference.weight.grad), 1e-4, "dW \(label)")
+            XCTAssertLessThan(maxRelativeError(direct.bias!.grad, reference.bias!.grad), 1e-4, "db \(label)")
+
+            // A second step on the reused buffers (dx is written, not accumulated, on the direct path).
+            let dx2 = direct.backward(dy)
+            XCTAssertLessThan(maxRelativeError(dx2, dxRef), 1e-5, "dx again \(label)")
+        }
+    }
+
+    /// The choice between the paths follows the measured rule: thin or large-plane layers go direct,
+    /// wide layers over small planes and mostly-empty vector rows stay on im2col.
+    func testDirectKernelIsChosenWhereItMeasuredFaster() throws {
+        try XCTSkipIf(Conv2d.directLevel == 0, "no AVX2/AVX-512 on this CPU")
+        var rng = SeededRandom(seed: 9)
+        func pays(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int) -> Bool {
+            let c = Conv2d(cin, cout, kernel: (3, 3), padding: (1, 1), rng: &rng)
+            return c.directPays(reducing: cin, producing: cout, c.geometry(Tensor(shape: [1, cin, h, w])))
+        }
+        XCTAssertTrue(pays(40, 16, 64, 128))      // the painter's last decoder level
+        XCTAssertTrue(pays(128, 128, 48, 48))     // large plane
+        XCTAssertFalse(pays(256, 256, 12, 12))    // wide layer, small plane
+        XCTAssertFalse(pays(192, 192, 8, 8))      // half-empty 16-lane strips
+    }
+
+    /// A network's first layer skips dL/dx: the direct path must then return zeros, as the others do.
+    func testFirstLayerReturnsZeroInputGradient() {
+        Conv2d.alwaysDirect = true
+        defer { Conv2d.alwaysDirect = false }
+        var rng = SeededRandom(seed: 8)
+        let conv = Conv2d(4, 8, kernel: (3, 3), padding: (1, 1), rng: &rng)
+        conv.computesInputGradient = false
+        let x = randomTensor([2, 4, 6, 16], rng: &rng)
+        let y = conv.forward(x)
+        let dx = conv.backward(randomTensor(y.shape, rng: &rng))
+        XCTAssertEqual((0..<dx.count).map { dx[$0] }.max(), 0)
+        XCTAssertEqual((0..<dx.count).map { dx[$0] }.min(), 0)
+    }
+}
