@@ -69,16 +69,19 @@ public final class Conv2d: Layer {
     nonisolated(unsafe) static var alwaysDirect = false
 
     /// Whether the direct kernel beats im2col + GEMM for a pass reducing over `reduced` channels into
-    /// `produced` ones (forward: Cin into Cout; dL/dx: Cout into Cin). Read from `lipsync-bench
-    /// conv-layers` on the four benchmark networks (docs/engine.md): it wins where the GEMM is thin
-    /// (few output channels or a short reduction) or the plane is large, and loses on wide layers over
-    /// small planes, where OpenBLAS runs near its peak, and on rows that leave most of a vector strip
-    /// empty.
+    /// `produced` ones (forward: Cin into Cout; dL/dx: Cout into Cin). Read per layer from `lipsync-bench
+    /// conv-layers` on the four benchmark networks (docs/engine.md). The AVX-512 kernel wins where the
+    /// GEMM is thin (few output channels or a short reduction) or the plane is large, and loses on wide
+    /// layers over small planes, where OpenBLAS runs near its peak, and on rows that leave most of a
+    /// vector strip empty. The AVX2 kernel (one strip by 8 channels, half the registers) wins only on
+    /// the thinnest layers.
     func directPays(reducing reduced: Int, producing produced: Int, _ g: ConvGeometry) -> Bool {
         if Self.alwaysDirect { return true }
         let lanes = Self.directLevel >= 2 ? 16 : 8
         let filled = Double(g.w) / Double(lanes * ((g.w + lanes - 1) / lanes))
-        return filled >= 0.75 && (produced <= 64 || reduced <= 96 || g.hwo >= 2048)
+        guard filled >= 0.75 else { return false }
+        if Self.directLevel >= 2 { return produced <= 64 || reduced <= 96 || g.hwo >= 2048 }
+        return produced <= 24 || reduced <= 48
     }
     func isPointwise(_ g: ConvGeometry) -> Bool {
         kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) && groups == 1 && g.hwo >= 64

@@ -54,9 +54,10 @@ final class DirectConvolutionTests: XCTestCase {
             return c.directPays(reducing: cin, producing: cout, c.geometry(Tensor(shape: [1, cin, h, w])))
         }
         XCTAssertTrue(pays(40, 16, 64, 128))      // the painter's last decoder level
-        XCTAssertTrue(pays(128, 128, 48, 48))     // large plane
+        // A large plane: the AVX-512 kernel wins there, the AVX2 one does not.
+        XCTAssertEqual(pays(128, 128, 48, 48), Conv2d.directLevel >= 2)
         XCTAssertFalse(pays(256, 256, 12, 12))    // wide layer, small plane
-        XCTAssertFalse(pays(192, 192, 8, 8))      // half-empty 16-lane strips
+        XCTAssertFalse(pays(192, 192, 8, 8))      // wide layer; half-empty 16-lane strips
     }
 
     /// A network's first layer skips dL/dx: the direct path must then return zeros, as the others do.
