@@ -184,55 +184,15 @@ struct NNBench: ParsableCommand {
             for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
             return Timing(median: median(ts), fastest: ts.min()!, slowest: ts.max()!)
         }
-        func randomInput(_ shape: [Int]) -> Tensor {
-            let t = Tensor(shape: shape)
-            for i in 0..<t.count { t[i] = rng.normal() }
-            return t
-        }
         var ours: [String: (forward: Timing, step: Timing, parameters: Int)] = [:]
-        /// Times inference and a train step (forward, backward of `loss`, Adam) of one network.
-        func measure(_ name: String, parameters: [Parameter], setTraining: (Bool) -> Void, forward: () -> Void, backward: () -> Void) {
-            setTraining(false)
-            let fwd = timed(forward)
-            setTraining(true)
-            let adam = Adam(parameters: parameters, learningRate: 1e-4)
-            let step = timed { adam.zeroGrad(); forward(); backward(); adam.update() }
-            ours[name] = (fwd, step, parameters.reduce(0) { $0 + $1.value.count })
-        }
-        if only.isEmpty || only == "syncnet" {
-            let net = Wav2LipReference.SyncNet(rng: &rng)
-            let mel = randomInput([64, 1, 80, 16]), face = randomInput([64, 15, 48, 96])
-            let da = Tensor(shape: [64, 512]), df = Tensor(shape: [64, 512])
-            var last: (audio: Tensor, face: Tensor)?
-            // Loss sum(a * f): d/da = f, d/df = a.
-            measure("syncnet", parameters: net.parameters, setTraining: net.setTraining,
-                    forward: { last = net.forward(mel: mel, face: face) },
-                    backward: { da.copy(from: last!.face); df.copy(from: last!.audio); net.backward(audio: da, face: df) })
-        }
-        if only.isEmpty || only == "generator" {
-            let net = Wav2LipReference.Generator(rng: &rng)
-            let mel = randomInput([16, 1, 80, 16]), face = randomInput([16, 6, 96, 96])
-            let dy = Tensor(shape: [16, 3, 96, 96])
-            dy.fill(1 / Float(dy.count))
-            measure("generator", parameters: net.parameters, setTraining: net.setTraining,
-                    forward: { _ = net.forward(mel: mel, face: face) }, backward: { net.backward(dy) })
-        }
-        // The project's own models at the batches their trainers use: 64 sync pairs, 20 painted frames.
-        if only.isEmpty || only == "sync-model" {
-            let net = SyncNet(seed: 1)
-            let crops = randomInput([64, 5, 32, 64]), geometry = randomInput([64, 400]), mel = randomInput([64, 1, 80, 16])
-            let dv = Tensor(shape: [64, 64]), da = Tensor(shape: [64, 64])
-            measure("sync-model", parameters: net.parameters, setTraining: net.setTraining,
-                    forward: { dv.copy(from: net.embedAudio(mel: mel)); da.copy(from: net.embedVisual(crops: crops, geometry: geometry)) },
-                    backward: { net.backwardVisual(dv); net.backwardAudio(da) })
-        }
-        if only.isEmpty || only == "painter" {
-            let net = MouthPainter(seed: 1)
-            let face = randomInput([20, 6, 128, 128]), mel = randomInput([20, 1, 80, 16])
-            let dy = Tensor(shape: [20, 3, 64, 128])
-            dy.fill(1 / Float(dy.count))
-            measure("painter", parameters: net.parameters, setTraining: { net.setMode($0 ? .training : .inference) },
-                    forward: { _ = net.forward(face: face, mel: mel) }, backward: { net.backward(dy) })
+        // Inference, then a train step (forward, backward of the fixed loss, Adam), of each network.
+        for net in benchNetworks(only: only, rng: &rng) {
+            net.setTraining(false)
+            let fwd = timed(net.forward)
+            net.setTraining(true)
+            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
+            let step = timed { adam.zeroGrad(); net.forward(); net.backward(); adam.update() }
+            ours[net.name] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
         }
         var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Generate
 import NN
-import Sync
 
 /// Every convolution of the two reference networks, replayed alone in LipSync's engine, so that
 /// another convolution library can be timed on exactly the same shapes (`tools/dnnl_conv_bench.c`
@@ -93,58 +91,17 @@ struct ConvLayersBench: ParsableCommand {
                 FileHandle.standardError.write(Data("\(name) \(kind) \(r.shape) -> \(y.shape): forward \(String(format: "%.4f", forward)) s, backward \(String(format: "%.4f", backward)) s\n".utf8))
             }
         }
-        func network(_ name: String, parameters: [Parameter], setTraining: (Bool) -> Void, forward: () -> Void, backward: () -> Void) {
-            setTraining(false)
-            let f = timed(forward)
-            setTraining(true)
-            let adam = Adam(parameters: parameters, learningRate: 1e-4)
-            let s = timed { adam.zeroGrad(); forward(); backward(); adam.update() }
-            lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", name, f, s), at: 1)
+        for net in benchNetworks(rng: &rng) {
+            net.setTraining(false)
+            let f = timed(net.forward)
+            net.setTraining(true)
+            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
+            let s = timed { adam.zeroGrad(); net.forward(); net.backward(); adam.update() }
+            lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", net.name, f, s), at: 1)
+            // A training-mode forward leaves each convolution holding the input it saw.
+            net.forward()
+            replay(net.name, convolutions(in: net.root))
         }
-
-        let sync = Wav2LipReference.SyncNet(rng: &rng)
-        let mel = randomInput([64, 1, 80, 16]), face = randomInput([64, 15, 48, 96])
-        let da = Tensor(shape: [64, 512]), df = Tensor(shape: [64, 512])
-        var last: (audio: Tensor, face: Tensor)?
-        network("syncnet", parameters: sync.parameters, setTraining: sync.setTraining,
-                forward: { last = sync.forward(mel: mel, face: face) },
-                backward: { da.copy(from: last!.face); df.copy(from: last!.audio); sync.backward(audio: da, face: df) })
-        // A training-mode forward leaves each convolution holding the input it saw.
-        sync.setTraining(true)
-        _ = sync.forward(mel: mel, face: face)
-        replay("syncnet", convolutions(in: sync))
-
-        let generator = Wav2LipReference.Generator(rng: &rng)
-        let gmel = randomInput([16, 1, 80, 16]), gface = randomInput([16, 6, 96, 96])
-        let dy = Tensor(shape: [16, 3, 96, 96])
-        dy.fill(1 / Float(dy.count))
-        network("generator", parameters: generator.parameters, setTraining: generator.setTraining,
-                forward: { _ = generator.forward(mel: gmel, face: gface) }, backward: { generator.backward(dy) })
-        generator.setTraining(true)
-        _ = generator.forward(mel: gmel, face: gface)
-        replay("generator", convolutions(in: generator))
-
-        // The project's own models at their trainers' batches (as `lipsync-bench nn` times them).
-        let model = SyncNet(seed: 1)
-        let crops = randomInput([64, 5, 32, 64]), geometry = randomInput([64, 400])
-        let dv = Tensor(shape: [64, 64]), dA = Tensor(shape: [64, 64])
-        network("sync-model", parameters: model.parameters, setTraining: model.setTraining,
-                forward: { dv.copy(from: model.embedAudio(mel: mel)); dA.copy(from: model.embedVisual(crops: crops, geometry: geometry)) },
-                backward: { model.backwardVisual(dv); model.backwardAudio(dA) })
-        model.setTraining(true)
-        _ = model.embedAudio(mel: mel)
-        _ = model.embedVisual(crops: crops, geometry: geometry)
-        replay("sync-model", convolutions(in: model))
-
-        let painter = MouthPainter(seed: 1)
-        let pface = randomInput([20, 6, 128, 128]), pmel = randomInput([20, 1, 80, 16])
-        let pdy = Tensor(shape: [20, 3, 64, 128])
-        pdy.fill(1 / Float(pdy.count))
-        network("painter", parameters: painter.parameters, setTraining: { painter.setMode($0 ? .training : .inference) },
-                forward: { _ = painter.forward(face: pface, mel: pmel) }, backward: { painter.backward(pdy) })
-        painter.setMode(.training)
-        _ = painter.forward(face: pface, mel: pmel)
-        replay("painter", convolutions(in: painter))
 
         let url = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
