@@ -2,11 +2,11 @@
 //
 // y[o][oy][ox] = b[o] + sum_c sum_{ky,kx} w[o][c][ky][kx] * x[c][oy + ky - 1][ox + kx - 1]
 //
-// The image is first copied with a zero border, so the inner loop has no bounds checks. Each
-// output strip (16 pixels of a row with AVX-512, 8 with AVX2) keeps 16 output channels' partial sums
-// in registers: per input channel and tap it loads the strip once and does one fused multiply-add
-// per output channel with the weight broadcast from memory. The im2col path writes 9x the input as
-// columns and reads them back through OpenBLAS's packing; here the input is read from cache.
+// The image is first copied with a zero border, so the inner loop has no bounds checks. Partial
+// sums of a tile of output pixels by output channels stay in registers (block_avx512 and block_avx2
+// say which tile): per input channel and tap each strip of pixels is loaded once and each weight is
+// broadcast from memory into fused multiply-adds. The im2col path writes 9x the input as columns and
+// reads them back through OpenBLAS's packing; here the input is read from cache.
 // Backward-data of the same convolution is this kernel on dL/dy with the weights flipped and their
 // channels swapped (lsk_pack3x3's backward_data); the weight gradient stays on the GEMM path.
 

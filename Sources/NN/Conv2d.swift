@@ -376,7 +376,9 @@ public final class Conv2d: Layer {
             let chunk = direct ? 1 : chunkSize(images.count, g)
             for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
-                let colT = reuse(&s.col, [k, cols]), dcolT = reuse(&s.dcol, [k, cols])
+                let colT = reuse(&s.col, [k, cols])
+                // The column gradient only where dL/dx comes from here (not a first layer, not the direct kernel).
+                let dcolT = wantsDx ? reuse(&s.dcol, [k, cols]) : nil
                 for gi in 0..<groups {
                     im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
                     let dyg: UnsafeMutablePointer<Float>
@@ -396,7 +398,7 @@ public final class Conv2d: Layer {
                     // dW_g += dY_g col^T ; dcol = W_g^T dY_g ; dx += col2im(dcol)
                     gemm(false, transB: true, m: og, n: k, k: cols, a: dyg, lda: cols, b: colT.data, ldb: cols,
                          beta: 1, c: dW.data + gi * og * k, ldc: k)
-                    guard wantsDx else { continue }
+                    guard let dcolT else { continue }
                     gemm(split, transA: true, m: k, n: cols, k: og, a: w + gi * og * k, lda: k, b: dyg, ldb: cols,
                          beta: 0, c: dcolT.data, ldc: cols)
                     col2im(dcolT.data, into: dx, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g)
