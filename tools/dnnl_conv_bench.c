@@ -111,6 +111,18 @@ static double reorder_time(const dnnl_memory_desc_t *from, const dnnl_memory_des
     return t;
 }
 
+// The weights' descriptor: PyTorch's layout (oihw; goihw with groups; ConvTranspose2d's [Cin, Cout,
+// kh, kw], which is oneDNN's iohw of dims {oc, ic, kh, kw}), or "any" for oneDNN to choose.
+static void weights_desc(const Row *r, int deconv, int any, dnnl_memory_desc_t *md) {
+    if (!deconv && r->groups > 1) {
+        dnnl_dims_t d = {r->groups, r->oc / r->groups, r->c / r->groups, r->kh, r->kw};
+        CHECK(dnnl_memory_desc_init_by_tag(md, 5, d, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw));
+        return;
+    }
+    dnnl_dims_t d = {r->oc, r->c, r->kh, r->kw};
+    CHECK(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, any ? dnnl_format_tag_any : deconv ? dnnl_iohw : dnnl_oihw));
+}
+
 static Result measure(const Row *r, int blocked, int runs) {
     int deconv = strcmp(r->kind, "deconv") == 0;
     int ho, wo;
@@ -129,35 +141,16 @@ static Result measure(const Row *r, int blocked, int runs) {
         pad_r[0] = (ho - 1) * r->sh + r->kh - r->h - r->ph;
         pad_r[1] = (wo - 1) * r->sw + r->kw - r->w - r->pw;
     }
+    // The engine's own layouts (plain_*), and those the primitives are asked for: the same, or "any".
     dnnl_memory_desc_t src, wei, bias, dst, plain_src, plain_wei, plain_dst;
     dnnl_format_tag_t act = blocked ? dnnl_format_tag_any : dnnl_nchw;
+    CHECK(dnnl_memory_desc_init_by_tag(&plain_src, 4, src_dims, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&plain_dst, 4, dst_dims, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_f32, act));
     CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, act));
     CHECK(dnnl_memory_desc_init_by_tag(&bias, 1, bias_dims, dnnl_f32, dnnl_x));
-    if (deconv) {
-        // PyTorch's ConvTranspose2d weight is [Cin, Cout, kh, kw]: oneDNN's iohw of dims {oc, ic, kh, kw}.
-        dnnl_dims_t d = {r->oc, r->c, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&wei, 4, d, dnnl_f32, blocked ? dnnl_format_tag_any : dnnl_iohw));
-    } else if (r->groups > 1) {
-        dnnl_dims_t d = {r->groups, r->oc / r->groups, r->c / r->groups, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&wei, 5, d, dnnl_f32, blocked ? dnnl_format_tag_any : dnnl_goihw));
-    } else {
-        dnnl_dims_t d = {r->oc, r->c, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&wei, 4, d, dnnl_f32, blocked ? dnnl_format_tag_any : dnnl_oihw));
-    }
-
-    CHECK(dnnl_memory_desc_init_by_tag(&plain_src, 4, src_dims, dnnl_f32, dnnl_nchw));
-    CHECK(dnnl_memory_desc_init_by_tag(&plain_dst, 4, dst_dims, dnnl_f32, dnnl_nchw));
-    if (deconv) {
-        dnnl_dims_t d = {r->oc, r->c, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&plain_wei, 4, d, dnnl_f32, dnnl_iohw));
-    } else if (r->groups > 1) {
-        dnnl_dims_t d = {r->groups, r->oc / r->groups, r->c / r->groups, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&plain_wei, 5, d, dnnl_f32, dnnl_goihw));
-    } else {
-        dnnl_dims_t d = {r->oc, r->c, r->kh, r->kw};
-        CHECK(dnnl_memory_desc_init_by_tag(&plain_wei, 4, d, dnnl_f32, dnnl_oihw));
-    }
+    weights_desc(r, deconv, 0, &plain_wei);
+    weights_desc(r, deconv, blocked, &wei);
     dnnl_primitive_desc_t fwd_pd, bwd_data_pd = NULL, bwd_weights_pd;
     if (deconv) {
         dnnl_deconvolution_desc_t f, bd, bw;

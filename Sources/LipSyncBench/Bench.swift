@@ -134,14 +134,8 @@ struct MelBench: ParsableCommand {
 
         let mel = MelSpectrogram()
         let mfcc = MFCC()
-        func medianTime(_ body: () -> Void) -> Double {
-            body()
-            var ts: [Double] = []
-            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
-            return median(ts)
-        }
-        let ourMel = medianTime { _ = mel.compute(samples) }
-        let ourMFCC = medianTime { _ = mfcc.compute(samples) }
+        let ourMel = timed(runs: runs) { _ = mel.compute(samples) }.median
+        let ourMFCC = timed(runs: runs) { _ = mfcc.compute(samples) }.median
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
@@ -178,21 +172,10 @@ struct NNBench: ParsableCommand {
         // OpenBLAS's own threaded sgemm on 2048^3, before the engine takes the threads over: the ceiling.
         let ceiling = sgemmCeiling()
         var rng = SeededRandom(seed: 1)
-        func timed(_ body: () -> Void) -> Timing {
-            body()
-            var ts: [Double] = []
-            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
-            return Timing(median: median(ts), fastest: ts.min()!, slowest: ts.max()!)
-        }
         var ours: [String: (forward: Timing, step: Timing, parameters: Int)] = [:]
-        // Inference, then a train step (forward, backward of the fixed loss, Adam), of each network.
         for net in benchNetworks(only: only, rng: &rng) {
-            net.setTraining(false)
-            let fwd = timed(net.forward)
-            net.setTraining(true)
-            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
-            let step = timed { adam.zeroGrad(); net.forward(); net.backward(); adam.update() }
-            ours[net.name] = (fwd, step, net.parameters.reduce(0) { $0 + $1.value.count })
+            let t = net.measure(runs: runs)
+            ours[net.name] = (t.forward, t.step, net.parameters.reduce(0) { $0 + $1.value.count })
         }
         var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"
@@ -245,6 +228,14 @@ struct NNBench: ParsableCommand {
 struct Timing {
     var median: Double, fastest: Double, slowest: Double
     var description: String { String(format: "%.3f s [%.3f–%.3f]", median, fastest, slowest) }
+}
+
+/// `body` once untimed, then `runs` timed repetitions.
+func timed(runs: Int, _ body: () -> Void) -> Timing {
+    body()
+    var ts: [Double] = []
+    for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
+    return Timing(median: median(ts), fastest: ts.min()!, slowest: ts.max()!)
 }
 
 /// Median GFLOP/s of OpenBLAS's threaded sgemm on 2048^3.
@@ -359,12 +350,7 @@ struct GenerateBench: ParsableCommand {
             for i in 0..<t.count { t[i] = rng.uniform() }
             return t
         }
-        func perFrame(batch: Int, _ body: () -> Void) -> Double {
-            body()
-            var ts: [Double] = []
-            for _ in 0..<max(5, runs) { let t0 = now(); body(); ts.append(now() - t0) }
-            return median(ts) / Double(batch)
-        }
+        func perFrame(batch: Int, _ body: () -> Void) -> Double { timed(runs: max(5, runs), body).median / Double(batch) }
         let painter = try MouthPainter(contentsOf: ModelLocator.url("generator.safetensors").path)
         let s = MouthPainter.size
         let face1 = random([1, 6, s, s]), mel1 = random([1, 1, 80, 16])

@@ -11,6 +11,17 @@ struct BenchNetwork {
     let setTraining: (Bool) -> Void
     let forward: () -> Void
     let backward: () -> Void
+
+    /// Inference (BatchNorm folded), then a train step: forward, backward of the fixed loss, Adam.
+    /// Leaves the network in training mode.
+    func measure(runs: Int) -> (forward: Timing, step: Timing) {
+        setTraining(false)
+        let f = timed(runs: runs, forward)
+        setTraining(true)
+        let adam = Adam(parameters: parameters, learningRate: 1e-4)
+        let s = timed(runs: runs) { adam.zeroGrad(); forward(); backward(); adam.update() }
+        return (f, s)
+    }
 }
 
 /// Wav2Lip's SyncNet (batch 64) and generator (batch 16), as issue 13 names them, and the project's

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NN
 
-/// Every convolution of the two reference networks, replayed alone in LipSync's engine, so that
+/// Every convolution of the four benchmark networks (`benchNetworks`), replayed alone in LipSync's engine, so that
 /// another convolution library can be timed on exactly the same shapes (`tools/dnnl_conv_bench.c`
 /// reads the table this writes). The whole networks are timed too: a library that only replaced
 /// the convolutions would change a train step by the difference of the two libraries' sums.
@@ -21,12 +21,6 @@ struct ConvLayersBench: ParsableCommand {
             let t = Tensor(shape: shape)
             for i in 0..<t.count { t[i] = rng.normal() }
             return t
-        }
-        func timed(_ body: () -> Void) -> Double {
-            body()
-            var ts: [Double] = []
-            for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
-            return median(ts)
         }
         // Every convolution reachable from a network's stored properties, in declaration order (the
         // networks keep their layers in private fields, arrays and Sequentials; reflection finds them all).
@@ -50,15 +44,16 @@ struct ConvLayersBench: ParsableCommand {
         func replay(_ name: String, _ layers: [Layer]) {
             var rows: [String: (count: Int, order: Int, layer: Layer, shape: [Int])] = [:]
             for (i, l) in layers.enumerated() {
-                let key: String
+                let key: String, shape: [Int]
                 switch l {
                 case let c as Conv2d:
-                    key = "conv \(c.lastInputShape!) \(c.outChannels) \(c.kernel) \(c.stride) \(c.padding) \(c.groups) \(c.computesInputGradient)"
+                    shape = c.lastInputShape!
+                    key = "conv \(shape) \(c.outChannels) \(c.kernel) \(c.stride) \(c.padding) \(c.groups) \(c.computesInputGradient)"
                 case let t as ConvTranspose2d:
-                    key = "deconv \(t.lastInputShape!) \(t.outChannels) \(t.kernel) \(t.stride) \(t.padding) \(t.outputPadding)"
+                    shape = t.lastInputShape!
+                    key = "deconv \(shape) \(t.outChannels) \(t.kernel) \(t.stride) \(t.padding) \(t.outputPadding)"
                 default: continue
                 }
-                let shape = (l as? Conv2d)?.lastInputShape ?? (l as! ConvTranspose2d).lastInputShape!
                 rows[key, default: (0, i, l, shape)].count += 1
             }
             for (_, r) in rows.sorted(by: { $0.value.order < $1.value.order }) {
@@ -83,21 +78,17 @@ struct ConvLayersBench: ParsableCommand {
                 }
                 let y = fresh.forward(x)
                 let dy = randomInput(y.shape)
-                let forward = timed { _ = fresh.forward(x) }
+                let forward = timed(runs: runs) { _ = fresh.forward(x) }.median
                 // Backward reads only the last forward's input, so it can be repeated on its own.
-                let backward = timed { _ = fresh.backward(dy) }
+                let backward = timed(runs: runs) { _ = fresh.backward(dy) }.median
                 lines.append(([name, kind, String(r.count)] + r.shape.map(String.init) + fields.map(String.init)).joined(separator: "\t")
                              + String(format: "\t%.6f\t%.6f", forward, backward))
                 FileHandle.standardError.write(Data("\(name) \(kind) \(r.shape) -> \(y.shape): forward \(String(format: "%.4f", forward)) s, backward \(String(format: "%.4f", backward)) s\n".utf8))
             }
         }
         for net in benchNetworks(rng: &rng) {
-            net.setTraining(false)
-            let f = timed(net.forward)
-            net.setTraining(true)
-            let adam = Adam(parameters: net.parameters, learningRate: 1e-4)
-            let s = timed { adam.zeroGrad(); net.forward(); net.backward(); adam.update() }
-            lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", net.name, f, s), at: 1)
+            let t = net.measure(runs: runs)
+            lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", net.name, t.forward.median, t.step.median), at: 1)
             // A training-mode forward leaves each convolution holding the input it saw.
             net.forward()
             replay(net.name, convolutions(in: net.root))
