@@ -8,7 +8,10 @@
 // broadcast from memory into fused multiply-adds. The im2col path writes 9x the input as columns and
 // reads them back through OpenBLAS's packing; here the input is read from cache.
 // Backward-data of the same convolution is this kernel on dL/dy with the weights flipped and their
-// channels swapped (lsk_pack3x3's backward_data); the weight gradient stays on the GEMM path.
+// channels swapped (lsk_pack3x3's backward_data). The weight gradient has its own kernel at the end
+// (AVX-512 only; Conv2d uses it on layers with few output channels):
+//
+// dW[o][c][ky][kx] = sum_n sum_{oy,ox} dL/dy[n][o][oy][ox] * x[n][c][oy + ky - 1][ox + kx - 1]
 
 #include "CKernels.h"
 
@@ -174,3 +177,70 @@ void lsk_conv3x3_block(const float *padded, int channels, int height, int width,
     if (lsk_direct_conv_level() >= 2) block_avx512(padded, channels, height, width, block, bias, count, y);
     else block_avx2(padded, channels, height, width, block, bias, count, y);
 }
+
+// Weight gradient. Per input channel and a few output channels, the nine taps' partial sums stay
+// in registers as vectors over a strip of output pixels: each strip of dL/dy is loaded once and
+// serves nine taps, each shifted strip of the padded input serves every output channel of the
+// tile. The vectors are summed across lanes once per tile and group of images, not per pixel. The
+// last strip of a row is masked on dL/dy, so the input lanes past the row (finite: the next row,
+// the next plane or the buffer's zero slack) are multiplied by zero.
+//
+// AVX-512: two output channels, 18 accumulators + 2 dL/dy strips + 1 input strip in 21 of the 32
+// registers; 11 loads per 18 multiply-adds. The taps are written out (TAP) so that the partial sums
+// are named registers: with them in arrays indexed by loops the compiler kept them on the stack
+// (a first version with three channels, 27 accumulators, measured slower than the GEMM path).
+#define TAP(t, x0, x1)                                                                        \
+    do {                                                                                      \
+        const __m512 v = _mm512_loadu_ps(xr + (size_t)((t) / 3) * pw + ((t) % 3) + ox);        \
+        x0 = _mm512_fmadd_ps(d0, v, x0);                                                      \
+        x1 = _mm512_fmadd_ps(d1, v, x1);                                                      \
+    } while (0)
+
+__attribute__((target("avx512f")))
+static void dweight_pair_avx512(const float *padded, int images, size_t image_stride, int height, int width,
+                                const float *dy, size_t dy_image_stride, int two, float *dw, size_t dw_out_stride) {
+    const size_t pw = padded_width(width), hw = (size_t)height * width;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0;
+    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0, b8 = a0;
+    for (int n = 0; n < images; n++) {
+        const float *xn = padded + n * image_stride, *dn = dy + n * dy_image_stride;
+        for (int oy = 0; oy < height; oy++) {
+            const float *xr = xn + (size_t)oy * pw, *dr = dn + (size_t)oy * width;
+            for (int ox = 0; ox < width; ox += 16) {
+                const int left = width - ox;
+                const __mmask16 mask = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+                const __m512 d0 = _mm512_maskz_loadu_ps(mask, dr + ox);
+                // A lone last channel pairs with zeros (its own strip, masked off entirely).
+                const __m512 d1 = _mm512_maskz_loadu_ps(two ? mask : 0, dr + hw + ox);
+                TAP(0, a0, b0); TAP(1, a1, b1); TAP(2, a2, b2);
+                TAP(3, a3, b3); TAP(4, a4, b4); TAP(5, a5, b5);
+                TAP(6, a6, b6); TAP(7, a7, b7); TAP(8, a8, b8);
+            }
+        }
+    }
+    const __m512 first[9] = {a0, a1, a2, a3, a4, a5, a6, a7, a8}, second[9] = {b0, b1, b2, b3, b4, b5, b6, b7, b8};
+    for (int t = 0; t < 9; t++) dw[t] += _mm512_reduce_add_ps(first[t]);
+    if (two) for (int t = 0; t < 9; t++) dw[dw_out_stride + t] += _mm512_reduce_add_ps(second[t]);
+}
+#undef TAP
+
+__attribute__((target("avx512f")))
+static void dweight_avx512(const float *padded, int images, int channels, int height, int width, const float *dy,
+                           int out_channels, size_t dy_image_stride, float *dw, size_t dw_out_stride) {
+    const size_t plane = padded_plane(height, width), hw = (size_t)height * width, image_stride = (size_t)channels * plane;
+    for (int c = 0; c < channels; c++)
+        for (int o = 0; o < out_channels; o += 2)
+            dweight_pair_avx512(padded + c * plane, images, image_stride, height, width, dy + o * hw, dy_image_stride,
+                                out_channels - o >= 2, dw + o * dw_out_stride + c * 9, dw_out_stride);
+}
+
+// No AVX2 version: with 16 registers it holds one output channel (9 accumulators), makes 10 loads
+// per 9 multiply-adds, and measured no faster than im2col + GEMM (docs/engine.md).
+int lsk_conv3x3_weight_grad(const float *padded, int images, int channels, int height, int width, const float *dy,
+                            int out_channels, size_t dy_image_stride, float *dw, size_t dw_out_stride) {
+    if (lsk_direct_conv_level() < 2) return 0;
+    dweight_avx512(padded, images, channels, height, width, dy, out_channels, dy_image_stride, dw, dw_out_stride);
+    return 1;
+}
+
+size_t lsk_padded_plane_floats(int height, int width) { return padded_plane(height, width); }

@@ -3,8 +3,8 @@ import CKernels
 /// 2-D convolution, PyTorch semantics: weight [Cout, Cin/groups, kh, kw], symmetric zero padding.
 /// Paths: grouped im2col + sgemm over a whole batch chunk; 1x1 stride-1 as a plain sgemm per image;
 /// depthwise (groups == Cin == Cout) as direct loops; 3x3 stride-1 padding-1 (groups 1) on planes at
-/// least `directMinimumWidth` wide as the direct kernel of `CKernels` (forward and dL/dx; AVX2 or
-/// AVX-512 CPUs), whose weight gradient stays on the GEMM path.
+/// least `directMinimumWidth` wide as the direct kernels of `CKernels` (forward and dL/dx on AVX2 or
+/// AVX-512 CPUs; the weight gradient of thin layers on AVX-512).
 public final class Conv2d: Layer {
     public let inChannels, outChannels, groups: Int
     public let kernel: (h: Int, w: Int), stride: (h: Int, w: Int), padding: (h: Int, w: Int)
@@ -343,14 +343,22 @@ public final class Conv2d: Layer {
                 }
             }
         }
+        // dW goes direct only where dL/dx does not need the GEMM path (its columns serve both).
+        let directDW = usesDirectKernel(g) && directWeightGradientPays(g) && (directDx || !computesInputGradient)
         if isDepthwise {
             depthwiseBackward(x, dy, dx, g)
-        } else if directDx {
-            // dW on the GEMM path; dL/dx = conv(dL/dy, flipped W with its channels swapped).
-            gemmBackward(x, dy, dx, g, inputGradient: false)
-            let packed = reuse(&packedBackward, [lsk_packed_floats(Int32(inChannels), Int32(outChannels))])
-            lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 1, packed.data)
-            direct(dy.data, images: x.n, channels: outChannels, outChannels: inChannels, g, packed: packed.data, bias: nil, into: dx.data)
+        } else if directDx || directDW {
+            if directDW {
+                directWeightGradient(x, dy, g)
+            } else {
+                gemmBackward(x, dy, dx, g, inputGradient: false)
+            }
+            if directDx {
+                // dL/dx = conv(dL/dy, flipped W with its channels swapped).
+                let packed = reuse(&packedBackward, [lsk_packed_floats(Int32(inChannels), Int32(outChannels))])
+                lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 1, packed.data)
+                direct(dy.data, images: x.n, channels: outChannels, outChannels: inChannels, g, packed: packed.data, bias: nil, into: dx.data)
+            }
         } else if isPointwise(g) && computesInputGradient {
             for n in 0..<x.n {
                 let xn = x.data + n * inChannels * g.hwo, dyn = dy.data + n * outChannels * g.hwo
@@ -363,6 +371,48 @@ public final class Conv2d: Layer {
             gemmBackward(x, dy, dx, g, inputGradient: computesInputGradient)
         }
         return dx
+    }
+
+    /// Whether the direct kernel's weight gradient beats im2col + GEMM. Measured per layer with
+    /// `lipsync-bench conv-layers` (docs/engine.md): the GEMM path writes nine columns per input
+    /// pixel and multiplies them by a matrix with one row per output channel, which OpenBLAS runs
+    /// far from its peak when there are few rows (1.5–4.6× slower than the kernel at 3–32 output
+    /// channels), and near it on wide layers (the kernel 0.65–0.8× at 64–384).
+    /// AVX-512 only: the AVX2 version (one output channel in 16 registers) was no faster.
+    func directWeightGradientPays(_ g: ConvGeometry) -> Bool {
+        guard Self.directLevel >= 2 else { return false }
+        if Self.alwaysDirect { return true }
+        let filled = Double(g.w) / Double(16 * ((g.w + 15) / 16))
+        return filled >= 0.75 && outChannels <= 48
+    }
+
+    /// dW += Σ_n Σ_p dL/dy[n][o][p] · x[n][c][p + tap], by the direct kernel: the input channels are
+    /// shared out among the workers, so each owns its slice of dW and nothing is summed afterwards.
+    /// Images go through in groups whose dL/dy and padded input stay near 1 MB, the cache a
+    /// worker's repeated passes over them (one per three output channels) read from.
+    private func directWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry) {
+        let plane = g.h * g.w, padPlane = lsk_padded_plane_floats(Int32(g.h), Int32(g.w))
+        let parts = max(1, min(Compute.threads, inChannels)), per = (inChannels + parts - 1) / parts
+        let s = (0..<parts).map { scratchFor($0) }
+        let (cin, cout, n) = (inChannels, outChannels, x.n)
+        let xd = x.data, dyd = dy.data, grad = weight.grad.data
+        let group = max(1, min(n, (1 << 18) / max(1, (cout + per) * plane)))
+        Compute.partition(parts) { w, _ in
+            let c0 = w * per, c1 = min(cin, c0 + per)
+            guard c0 < c1 else { return }
+            let channels = c1 - c0
+            let padded = reuse(&s[w].padded, [group * channels * padPlane + 32])
+            for n0 in Swift.stride(from: 0, to: n, by: group) {
+                let images = min(group, n - n0)
+                for k in 0..<images {
+                    lsk_pad(xd + ((n0 + k) * cin + c0) * plane, Int32(channels), Int32(g.h), Int32(g.w),
+                            padded.data + k * channels * padPlane)
+                }
+                let done = lsk_conv3x3_weight_grad(padded.data, Int32(images), Int32(channels), Int32(g.h), Int32(g.w),
+                                                   dyd + n0 * cout * plane, Int32(cout), cout * plane, grad + c0 * 9, cin * 9)
+                precondition(done == 1, "Conv2d: the direct weight gradient needs AVX-512")
+            }
+        }
     }
 
     private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry, inputGradient wantsDx: Bool) {

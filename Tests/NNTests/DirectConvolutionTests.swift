@@ -58,19 +58,38 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(pays(128, 128, 48, 48), Conv2d.directLevel >= 2)
         XCTAssertFalse(pays(256, 256, 12, 12))    // wide layer, small plane
         XCTAssertFalse(pays(192, 192, 8, 8))      // wide layer; half-empty 16-lane strips
+        // The weight gradient goes direct on thin layers only.
+        func weightGradientPays(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int) -> Bool {
+            let c = Conv2d(cin, cout, kernel: (3, 3), padding: (1, 1), rng: &rng)
+            return c.directWeightGradientPays(c.geometry(Tensor(shape: [1, cin, h, w])))
+        }
+        XCTAssertEqual(weightGradientPays(40, 16, 64, 128), Conv2d.directLevel >= 2)  // AVX-512 only
+        XCTAssertFalse(weightGradientPays(256, 256, 24, 24))
+        XCTAssertFalse(weightGradientPays(40, 16, 8, 10))  // rows of 10 leave the vector strips under ¾ full
     }
 
     /// A network's first layer skips dL/dx: the direct path must then return zeros, as the others do.
-    func testFirstLayerReturnsZeroInputGradient() {
-        Conv2d.alwaysDirect = true
-        defer { Conv2d.alwaysDirect = false }
+    /// With AVX-512 its weight gradient goes through the direct kernel (by the rule, without the
+    /// test hook) and must match the reference, twice over the same buffers.
+    func testFirstLayerReturnsZeroInputGradient() throws {
+        try XCTSkipIf(Conv2d.directLevel == 0, "no AVX2/AVX-512 on this CPU")
         var rng = SeededRandom(seed: 8)
         let conv = Conv2d(4, 8, kernel: (3, 3), padding: (1, 1), rng: &rng)
+        let reference = Conv2d(4, 8, kernel: (3, 3), padding: (0, 0), rng: &rng)
+        reference.weight.value.copy(from: conv.weight.value)
         conv.computesInputGradient = false
         let x = randomTensor([2, 4, 6, 16], rng: &rng)
+        XCTAssertEqual(conv.directWeightGradientPays(conv.geometry(x)), Conv2d.directLevel >= 2)
+        let pad = ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1)
         let y = conv.forward(x)
-        let dx = conv.backward(randomTensor(y.shape, rng: &rng))
-        XCTAssertEqual((0..<dx.count).map { dx[$0] }.max(), 0)
-        XCTAssertEqual((0..<dx.count).map { dx[$0] }.min(), 0)
+        _ = reference.forward(pad.forward(x))
+        let dy = randomTensor(y.shape, rng: &rng)
+        for _ in 0..<2 {
+            let dx = conv.backward(dy)
+            _ = reference.backward(dy)
+            XCTAssertEqual((0..<dx.count).map { dx[$0] }.max(), 0)
+            XCTAssertEqual((0..<dx.count).map { dx[$0] }.min(), 0)
+            XCTAssertLessThan(maxRelativeError(conv.weight.grad, reference.weight.grad), 1e-4, "dW")
+        }
     }
 }

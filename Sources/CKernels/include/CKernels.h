@@ -31,4 +31,16 @@ void lsk_pack3x3(const float *w, int cout, int cin, int backward_data, float *pa
 void lsk_conv3x3_block(const float *padded, int channels, int height, int width, const float *block,
                        const float *bias, int count, float *y);
 
+/// Floats of one zero-bordered plane (lsk_pad lays `channels` of them one after another).
+size_t lsk_padded_plane_floats(int height, int width);
+
+/// Adds the weight gradient of the same convolution over `images` images into `dw`:
+/// dw[o * dw_out_stride + c * 9 + ky * 3 + kx] += sum_n sum_p dy[n][o][p] * x[n][c][p + (ky - 1, kx - 1)]
+/// for o < out_channels and c < channels. `padded` holds each image's `channels` padded planes,
+/// image after image (lsk_pad's layout, `channels` planes apart), followed by 32 floats of zero
+/// slack; image n's dL/dy plane o starts at dy + n * dy_image_stride + o * height * width.
+/// AVX-512 only: returns 0 and does nothing below level 2, 1 when done.
+int lsk_conv3x3_weight_grad(const float *padded, int images, int channels, int height, int width, const float *dy,
+                            int out_channels, size_t dy_image_stride, float *dw, size_t dw_out_stride);
+
 #endif
