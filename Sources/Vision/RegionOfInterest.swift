@@ -55,16 +55,21 @@ public struct RegionOfInterest: Equatable, Sendable {
                         b = t.blend(Float(src[o + 2]), Float(src[o + 5]), Float(src[o2 + 2]), Float(src[o2 + 5]))
                     } else {
                         // At the border: skipped (zero border) or clamped (replicate).
-                        let (w00, w10, w01, w11) = t.weights
-                        for (xx0, yy0, wgt) in [(x0, y0, w00), (x0 + 1, y0, w10), (x0, y0 + 1, w01), (x0 + 1, y0 + 1, w11)] {
+                        // (The four taps as a tuple walk, not an array literal: no allocation per pixel.)
+                        let weights = t.weights
+                        func tap(_ xx0: Int, _ yy0: Int, _ wgt: Float) {
                             var xx = xx0, yy = yy0
                             if xx < 0 || yy < 0 || xx >= w || yy >= h {
-                                if zeroBorder { continue }
+                                if zeroBorder { return }
                                 xx = min(max(xx, 0), w - 1); yy = min(max(yy, 0), h - 1)
                             }
                             let o = (yy * w + xx) * 3
                             r += wgt * Float(src[o]); gr += wgt * Float(src[o + 1]); b += wgt * Float(src[o + 2])
                         }
+                        tap(x0, y0, weights.0)
+                        tap(x0 + 1, y0, weights.1)
+                        tap(x0, y0 + 1, weights.2)
+                        tap(x0 + 1, y0 + 1, weights.3)
                     }
                     let o = j * size + i
                     out[o] = r * scale + offset
