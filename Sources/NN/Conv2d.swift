@@ -239,14 +239,20 @@ public final class Conv2d: Layer {
         let run: ((Int, Range<Int>) -> Void) -> Void = { body in
             if work < 1 << 17 { body(0, 0..<(C * N)) } else { Compute.partition(C * N, body) }
         }
+        // The AVX-512 kernel (CKernels/Depthwise.c) takes 3x3 planes at stride 1 or 2 with equal padding of 0 or 1.
+        let vectorised = fast3x3 && Self.directLevel >= 2 && g.sh == g.sw && g.sh <= 2 && g.ph == g.pw
         run { _, planes in
             let zeros = UnsafeMutablePointer<Float>.allocate(capacity: g.w + 4)
             zeros.initialize(repeating: 0, count: g.w + 4)
-            defer { zeros.deallocate() }
+            let scratchCount = vectorised ? lsk_depthwise_scratch_floats(Int32(g.h), Int32(g.w)) : 0
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { zeros.deallocate(); scratch.deallocate() }
             for p in planes {
                 let c = p % C
                 let wc = wd + c * g.kernelArea
                 let src = xd + p * g.h * g.w, dst = yd + p * g.hwo
+                if vectorised, lsk_depthwise3x3(src, Int32(g.h), Int32(g.w), Int32(g.sh), Int32(g.ph), wc, bd?[c] ?? 0,
+                                                dst, Int32(g.ho), Int32(g.wo), scratch) == 1 { continue }
                 if fast3x3 { Self.depthwise3x3(src, dst, wc, bias: bd?[c] ?? 0, g, zeros: zeros); continue }
                 dst.update(repeating: bd?[c] ?? 0, count: g.hwo)
                 for kx in 0..<g.kw {

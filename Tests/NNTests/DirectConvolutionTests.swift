@@ -92,4 +92,39 @@ final class DirectConvolutionTests: XCTestCase {
             XCTAssertLessThan(maxRelativeError(conv.weight.grad, reference.weight.grad), 1e-4, "dW")
         }
     }
+
+    /// The AVX-512 depthwise kernel (CKernels/Depthwise.c) against plain loops: strides 1 and 2,
+    /// padding 0 and 1, planes from narrower than one vector to rows ending mid-vector, batch 2.
+    func testDepthwiseKernelMatchesLoops() {
+        var rng = SeededRandom(seed: 12)
+        let cases: [(c: Int, h: Int, w: Int, stride: Int, pad: Int)] = [
+            (3, 5, 7, 1, 1), (4, 9, 33, 1, 1), (2, 12, 16, 1, 0), (3, 11, 37, 2, 1), (5, 14, 48, 2, 0), (2, 8, 8, 2, 1),
+        ]
+        for k in cases {
+            let conv = Conv2d(k.c, k.c, kernel: (3, 3), stride: (k.stride, k.stride), padding: (k.pad, k.pad), groups: k.c, rng: &rng)
+            let x = randomTensor([2, k.c, k.h, k.w], rng: &rng)
+            let y = conv.forward(x)
+            let ho = (k.h + 2 * k.pad - 3) / k.stride + 1, wo = (k.w + 2 * k.pad - 3) / k.stride + 1
+            XCTAssertEqual(y.shape, [2, k.c, ho, wo], "\(k)")
+            var worst: Float = 0
+            for n in 0..<2 {
+                for c in 0..<k.c {
+                    for oy in 0..<ho {
+                        for ox in 0..<wo {
+                            var v = conv.bias!.value[c]
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let iy = oy * k.stride + ky - k.pad, ix = ox * k.stride + kx - k.pad
+                                    guard iy >= 0, iy < k.h, ix >= 0, ix < k.w else { continue }
+                                    v += conv.weight.value[c * 9 + ky * 3 + kx] * x[((n * k.c + c) * k.h + iy) * k.w + ix]
+                                }
+                            }
+                            worst = max(worst, abs(y[((n * k.c + c) * ho + oy) * wo + ox] - v))
+                        }
+                    }
+                }
+            }
+            XCTAssertLessThan(worst, 1e-5, "\(k)")
+        }
+    }
 }

@@ -43,4 +43,14 @@ size_t lsk_padded_plane_floats(int height, int width);
 int lsk_conv3x3_weight_grad(const float *padded, int images, int channels, int height, int width, const float *dy,
                             int out_channels, size_t dy_image_stride, float *dw, size_t dw_out_stride);
 
+/// Floats of the scratch buffer lsk_depthwise3x3 needs for a height x width plane.
+size_t lsk_depthwise_scratch_floats(int height, int width);
+
+/// One plane of a depthwise 3x3 convolution, stride 1 or 2, zero padding 0 or 1 on every side:
+/// y[oy][ox] = bias + sum w[ky * 3 + kx] * x[oy * stride + ky - pad][ox * stride + kx - pad], into
+/// ho x wo outputs. AVX-512 only: returns 0 and does nothing below level 2 or for other strides and
+/// paddings, 1 when done.
+int lsk_depthwise3x3(const float *x, int height, int width, int stride, int pad, const float *w, float bias,
+                     float *y, int ho, int wo, float *scratch);
+
 #endif
