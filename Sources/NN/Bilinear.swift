@@ -1,3 +1,5 @@
+import CKernels
+
 /// The one bilinear sampler: every resampling in LipSync (model inputs, aligned crops, masks,
 /// paste-back, augmentation, upsampling layers) finds its four taps and weights here.
 ///
@@ -81,5 +83,17 @@ public struct Bilinear: Sendable {
         plane[t.y0 * width + t.x1] += g * w.1
         plane[t.y1 * width + t.x0] += g * w.2
         plane[t.y1 * width + t.x1] += g * w.3
+    }
+
+    /// Bilinear samples of an RGB byte image on the affine grid (x, y) = (corner + i · a) + j · b,
+    /// i, j < size, into three size × size planes (value · scale + offset; zeros outside with
+    /// `zeroBorder`, else the edge repeated), by the AVX-512 kernel in `CKernels/Sampling.c`, which
+    /// is bit-identical to `RegionOfInterest.sample`'s loop. False, with nothing written, where that
+    /// kernel does not run (no AVX-512): the caller keeps its own loop.
+    public static func sampleRGB(_ pixels: UnsafePointer<UInt8>, width: Int, height: Int, corner: (x: Double, y: Double),
+                                 a: (x: Double, y: Double), b: (x: Double, y: Double), size: Int, zeroBorder: Bool,
+                                 scale: Float, offset: Float, into out: UnsafeMutablePointer<Float>) -> Bool {
+        lsk_sample_rgb(pixels, Int32(width), Int32(height), corner.x, corner.y, a.x, a.y, b.x, b.y, Int32(size),
+                       zeroBorder ? 1 : 0, scale, offset, out) == 1
     }
 }

@@ -32,7 +32,9 @@ public struct RegionOfInterest: Equatable, Sendable {
     /// the mapping of MediaPipe's CPU ImageToTensor (warpAffine from the rect's corners).
     /// Values are scaled from 0...255 to `range`; outside the image, `zeroBorder` gives zeros
     /// (value `range.lowerBound` mapped from 0), otherwise the nearest edge pixel is repeated.
-    public func sample(_ image: RGBImage, size: Int, range: ClosedRange<Float>, zeroBorder: Bool, into t: Tensor) {
+    /// `vectorised: false` keeps to the Swift loop below (tests compare the two bit for bit).
+    public func sample(_ image: RGBImage, size: Int, range: ClosedRange<Float>, zeroBorder: Bool, into t: Tensor,
+                       vectorised: Bool = true) {
         t.reshape([1, 3, size, size])
         let tl = project(u: 0, v: 0), tr = project(u: 1, v: 0), bl = project(u: 0, v: 1)
         let ax = (tr.x - tl.x) / Double(size), ay = (tr.y - tl.y) / Double(size)
@@ -41,6 +43,8 @@ public struct RegionOfInterest: Equatable, Sendable {
         let w = image.width, h = image.height, plane = size * size
         image.pixels.withUnsafeBufferPointer { px in
             let out = t.data, src = px.baseAddress!
+            if vectorised, Bilinear.sampleRGB(src, width: w, height: h, corner: (tl.x, tl.y), a: (ax, ay), b: (bx, by), size: size,
+                                              zeroBorder: zeroBorder, scale: scale, offset: offset, into: out) { return }
             for j in 0..<size {
                 for i in 0..<size {
                     let x = tl.x + Double(i) * ax + Double(j) * bx, y = tl.y + Double(i) * ay + Double(j) * by

@@ -53,4 +53,12 @@ size_t lsk_depthwise_scratch_floats(int height, int width);
 int lsk_depthwise3x3(const float *x, int height, int width, int stride, int pad, const float *w, float bias,
                      float *y, int ho, int wo, float *scratch);
 
+/// Bilinear samples of an RGB byte image (width x height, 3 bytes per pixel) on the grid
+/// (x, y) = (tl + i * a) + j * b for i, j < size, into three size x size float planes at `out`
+/// (value * scale + offset; outside the image zeros with `zero_border`, else the edge repeated).
+/// Bit-identical to RegionOfInterest.sample's Swift loop. AVX-512 only: returns 0 and does nothing
+/// below level 2, 1 when done.
+int lsk_sample_rgb(const unsigned char *rgb, int width, int height, double tlx, double tly, double ax, double ay,
+                   double bx, double by, int size, int zero_border, float scale, float offset, float *out);
+
 #endif
