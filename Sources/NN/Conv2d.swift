@@ -77,11 +77,14 @@ public final class Conv2d: Layer {
     /// the thinnest layers.
     func directPays(reducing reduced: Int, producing produced: Int, _ g: ConvGeometry) -> Bool {
         if Self.alwaysDirect { return true }
-        let lanes = Self.directLevel >= 2 ? 16 : 8
-        let filled = Double(g.w) / Double(lanes * ((g.w + lanes - 1) / lanes))
-        guard filled >= 0.75 else { return false }
+        guard Self.stripsFilled(g, lanes: Self.directLevel >= 2 ? 16 : 8) else { return false }
         if Self.directLevel >= 2 { return produced <= 64 || reduced <= 96 || g.hwo >= 2048 }
         return produced <= 24 || reduced <= 48
+    }
+    /// Whether a row's vector strips of `lanes` floats are at least ¾ full: the direct kernels load
+    /// and multiply whole strips, so narrower rows waste most of each.
+    static func stripsFilled(_ g: ConvGeometry, lanes: Int) -> Bool {
+        Double(g.w) / Double(lanes * ((g.w + lanes - 1) / lanes)) >= 0.75
     }
     func isPointwise(_ g: ConvGeometry) -> Bool {
         kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) && groups == 1 && g.hwo >= 64
@@ -388,14 +391,13 @@ public final class Conv2d: Layer {
     func directWeightGradientPays(_ g: ConvGeometry) -> Bool {
         guard Self.directLevel >= 2 else { return false }
         if Self.alwaysDirect { return true }
-        let filled = Double(g.w) / Double(16 * ((g.w + 15) / 16))
-        return filled >= 0.75 && outChannels <= 48
+        return Self.stripsFilled(g, lanes: 16) && outChannels <= 48
     }
 
     /// dW += Σ_n Σ_p dL/dy[n][o][p] · x[n][c][p + tap], by the direct kernel: the input channels are
     /// shared out among the workers, so each owns its slice of dW and nothing is summed afterwards.
     /// Images go through in groups whose dL/dy and padded input stay near 1 MB, the cache a
-    /// worker's repeated passes over them (one per three output channels) read from.
+    /// worker's repeated passes over them (one per pair of output channels) read from.
     private func directWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry) {
         let plane = g.h * g.w, padPlane = lsk_padded_plane_floats(Int32(g.h), Int32(g.w))
         let parts = max(1, min(Compute.threads, inChannels)), per = (inChannels + parts - 1) / parts

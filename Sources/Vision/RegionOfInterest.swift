@@ -59,7 +59,7 @@ public struct RegionOfInterest: Equatable, Sendable {
                         b = t.blend(Float(src[o + 2]), Float(src[o + 5]), Float(src[o2 + 2]), Float(src[o2 + 5]))
                     } else {
                         // At the border: skipped (zero border) or clamped (replicate).
-                        // (The four taps as a tuple walk, not an array literal: no allocation per pixel.)
+                        // (The four taps through a local function, not a loop over an array literal: no allocation per pixel.)
                         let weights = t.weights
                         func tap(_ xx0: Int, _ yy0: Int, _ wgt: Float) {
                             var xx = xx0, yy = yy0
