@@ -53,6 +53,8 @@ bench: bench-media bench-nn bench-dnnl
 	.build/release/lipsync-bench decode bench-data/grid720.mp4
 	.build/release/lipsync-bench decode-memory bench-data/long1080.mp4
 	LIPSYNC_THREADS=1 .build/release/lipsync-bench faces bench-data/grid360.mp4 --frames 300
+	LIPSYNC_LANES=0 .build/release/lipsync-bench sync-windows
+	.build/release/lipsync-bench sync-windows
 	.build/release/lipsync-bench offset bench-data/grid360.mp4
 	.build/release/lipsync-bench offset bench-data/grid720.mp4
 	.build/release/lipsync-bench offset bench-data/long_talk.mp4 --full-only

@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lipsync-bench",
         abstract: "Time LipSync against its peers on the same input, in the same run.",
-        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, ConvLayersBench.self, FacesBench.self, OffsetBench.self, GenerateBench.self]
+        subcommands: [Decode.self, DecodeMemory.self, MelBench.self, NNBench.self, ConvLayersBench.self, FacesBench.self, SyncWindowsBench.self, OffsetBench.self, GenerateBench.self]
     )
 
     // What users get: a generic fallback kernel is replaced as `lipsync` replaces it (BLASKernel).

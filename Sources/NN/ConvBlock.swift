@@ -25,6 +25,8 @@ public final class ConvBlock: Layer {
     /// In inference mode a convolution with BatchNorm folded in replaces conv + BN (one pass less);
     /// it is rebuilt from the current weights each time the block leaves training mode.
     private var folded: Conv2d?
+    /// The convolution with BatchNorm folded in, in inference mode (nil otherwise).
+    public var inferenceConvolution: Conv2d? { folded }
 
     /// See `Conv2d.computesInputGradient`: off for a network's first block.
     public var computesInputGradient: Bool {

@@ -49,6 +49,12 @@ public final class SyncNet: Model {
     private let cropGrad = Tensor(shape: [1]), lipsGrad = Tensor(shape: [1]), meshGrad = Tensor(shape: [1])
     /// The towers' first blocks: they skip the input gradient except when frozen (a loss needs it).
     private let firstVisual: ConvBlock, firstAudio: ConvBlock
+    /// In inference, the towers' convolution blocks with the window index in the vector lanes
+    /// (`LaneConvolutions`; nil without AVX-512): the batches `offset` scores.
+    private var visualLanes: LaneConvolutions?, audioLanes: LaneConvolutions?
+    private let visualConvolved = Tensor(shape: [1]), audioConvolved = Tensor(shape: [1])
+    /// LIPSYNC_LANES=0 keeps the towers on the layer-by-layer path (comparisons and tests).
+    static let lanesAllowed = ProcessInfo.processInfo.environment["LIPSYNC_LANES"] != "0"
 
     public init(seed: UInt64 = 1, usesGeometry: Bool = true, usesMesh: Bool = false) {
         precondition(usesGeometry || !usesMesh, "SyncNet: the mesh branch sits beside the lips branch")
@@ -101,6 +107,21 @@ public final class SyncNet: Model {
         ([crop, fuse, audio] + [lips, meshBranch].compactMap { $0 }).forEach { $0.setMode(mode) }
         firstVisual.computesInputGradient = mode == .frozen
         firstAudio.computesInputGradient = mode == .frozen
+        visualLanes = nil
+        audioLanes = nil
+        if mode == .inference && Self.lanesAllowed {
+            visualLanes = LaneConvolutions(blocks: crop.layers.compactMap { $0 as? ConvBlock },
+                                           input: (Self.frames, MouthFeatures.height, MouthFeatures.width))
+            audioLanes = LaneConvolutions(blocks: audio.layers.compactMap { $0 as? ConvBlock }, input: (1, 80, 16))
+        }
+    }
+
+    /// A tower's output: its convolution blocks in the lanes where the batch fills them, then the
+    /// layers after the blocks.
+    private func tower(_ s: Sequential, lanes: LaneConvolutions?, _ x: Tensor, into convolved: Tensor) -> Tensor {
+        guard let lanes, x.n >= LaneConvolutions.minimumBatch else { return s.forward(x) }
+        lanes.forward(x, into: convolved)
+        return s.layers.drop { $0 is ConvBlock }.reduce(convolved) { $1.forward($0) }
     }
 
     /// Training or inference mode.
@@ -109,7 +130,7 @@ public final class SyncNet: Model {
     /// Visual embeddings [N, 64] (not normalised) of crops [N, 5, 32, 64], lip geometry [N, 400] and,
     /// for a model that reads them, FaceMesh's lip features [N, 1280].
     public func embedVisual(crops: Tensor, geometry: Tensor, mesh: Tensor? = nil) -> Tensor {
-        let a = cropFlatten.forward(crop.forward(crops))
+        let a = cropFlatten.forward(tower(crop, lanes: visualLanes, crops, into: visualConvolved))
         guard let lips else { return fuse.forward(a) }
         var g = geometry
         if normalisesGeometry {
@@ -158,7 +179,7 @@ public final class SyncNet: Model {
     }
 
     /// Audio embeddings [N, 64] (not normalised) of mel windows [N, 1, 80, 16].
-    public func embedAudio(mel: Tensor) -> Tensor { audio.forward(mel) }
+    public func embedAudio(mel: Tensor) -> Tensor { tower(audio, lanes: audioLanes, mel, into: audioConvolved) }
 
     /// dL/d(mel) from dL/d(embedding) (meaningful when frozen).
     @discardableResult

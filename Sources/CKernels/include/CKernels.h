@@ -61,4 +61,23 @@ int lsk_depthwise3x3(const float *x, int height, int width, int stride, int pad,
 int lsk_sample_rgb(const unsigned char *rgb, int width, int height, double tlx, double tly, double ax, double ay,
                    double bx, double by, int size, int zero_border, float scale, float offset, float *out);
 
+/// Inference batches of up to 16 images side by side in the vector lanes (CKernels/Lanes.c): the
+/// layout lanes[c][y][x][16] with a one-pixel zero border, for 3x3 convolutions with padding 1.
+/// Floats of one such buffer for `channels` planes of height x width.
+size_t lsk_lanes_floats(int channels, int height, int width);
+/// Zeroes `lanes` and fills it with `count` (1...16) NCHW images starting at `x`; lanes past
+/// `count` stay zero. AVX-512 only: returns 0 and does nothing below level 2, 1 when done.
+int lsk_lanes_from_nchw(const float *x, int count, int channels, int height, int width, float *lanes);
+/// The first `count` lanes' interiors back to NCHW images at `y`.
+void lsk_lanes_to_nchw(const float *lanes, int count, int channels, int height, int width, float *y);
+/// Floats of weights packed for lsk_lanes_conv3x3.
+size_t lsk_lanes_packed_floats(int cout, int cin);
+/// Packs w[cout][cin][3][3] as packed[cout / 8][cin][tap][8], zero past the last channel.
+void lsk_lanes_pack3x3(const float *w, int cout, int cin, float *packed);
+/// out = [relu](bias + residual + conv3x3(in)), stride sh x sw, padding 1, into the interior of
+/// `out` (cout planes of ho x wo; its border is left as it is, so it stays zero once zeroed).
+/// `residual` (NULL for none) has out's layout. AVX-512 only: returns 0 below level 2, 1 when done.
+int lsk_lanes_conv3x3(const float *in, int cin, int h, int w, int sh, int sw, const float *packed, const float *bias,
+                      int cout, const float *residual, int relu, float *out, int ho, int wo);
+
 #endif
