@@ -12,7 +12,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Re-sync a face to new speech: paint the mouth so the lips follow the new audio.",
         discussion: """
-        The output is an H.264 MP4 with the new speech as its audio, as long as the speech: a shorter video plays forward and back (no jump cut), a longer one is cut where the speech ends. Frames are read, painted, pasted and encoded as they come, so memory does not grow with the length. Only pixels under a feathered mouth-and-jaw mask change; a frame with no face, or with only other people's faces, passes through untouched. The painted mouth is colour-matched to the skin around it and follows the tracker's smoothed alignment.
+        The output is an H.264 MP4 with the new speech as its audio, as long as the speech: a shorter video plays forward and back (no jump cut), a longer one is cut where the speech ends. Frames are read, painted, pasted and encoded as they come, so memory does not grow with the length. Only pixels under a feathered mouth-and-jaw mask change; a frame with no face, or with only other people's faces, passes through untouched, and so does a frame whose mouth is hidden behind a hand or a microphone (the painting fades out as it is covered). The painted mouth is colour-matched to the skin around it and follows the tracker's smoothed alignment.
 
         The face painted is --track N, or with auto the track the sync model scores as speaking on the video's own audio (else the longest). The file carries a provenance mark (container tag `lipsync_generated`: version, model, source) that `lipsync probe` and `lipsync detect` report. A file without the mark proves nothing: tags are easy to strip.
 
@@ -47,6 +47,8 @@ struct GenerateCommand: ParsableCommand {
         var video: String, audio: String, output: String, model: String
         var track: Int?
         var frames: Int, painted: Int, passedThrough: Int
+        /// Frames of the face whose mouth was hidden (a hand, a microphone): left as they came.
+        var mouthHidden: Int
         var adaptedSteps: Int
         var speechSeconds: Double, fps: Double
         var speechFraction: Double
@@ -121,9 +123,9 @@ struct GenerateCommand: ParsableCommand {
                     }
                 }
             }
-            let painted = dubber.painted
+            let painted = dubber.painted - dubber.hidden
             FileHandle.standardError.write(Data("\r".utf8))
-            guard painted > 0 else {
+            guard dubber.painted > 0 else {
                 throw CLIError(description: "\(video): no face\(chosen.map { " of track \($0)" } ?? "") in any frame: nothing to paint", exitCode: 68)
             }
             let t2 = Date()
@@ -136,11 +138,12 @@ struct GenerateCommand: ParsableCommand {
             let timing = Timing(setupS: elapsed - loopSeconds, decodeAndTrackS: loopSeconds - renderSeconds - encodeSeconds,
                                 paintS: paint, cropAndPasteS: renderSeconds - paint, encodeS: encodeSeconds)
             let report = Report(video: video, audio: audio, output: output, model: modelPath, track: chosen, frames: written, painted: painted,
-                                passedThrough: written - painted, adaptedSteps: adapted, speechSeconds: seconds, fps: fps, speechFraction: speechFraction,
+                                passedThrough: written - dubber.painted, mouthHidden: dubber.hidden, adaptedSteps: adapted, speechSeconds: seconds, fps: fps, speechFraction: speechFraction,
                                 seconds: elapsed, realTimeFactor: seconds / elapsed, timing: timing)
             if json { try printJSON(report); return }
-            print(String(format: "%@: %d frames (%d painted, %d untouched), %.1f s of speech in %.1f s (%.2fx real time) -> %@",
-                         video, written, painted, written - painted, seconds, elapsed, seconds / elapsed, output))
+            let hidden = dubber.hidden > 0 ? String(format: ", %d with the mouth hidden, left as they were", dubber.hidden) : ""
+            print(String(format: "%@: %d frames (%d painted, %d without the face%@), %.1f s of speech in %.1f s (%.2fx real time) -> %@",
+                         video, written, painted, written - dubber.painted, hidden, seconds, elapsed, seconds / elapsed, output))
         }
     }
 

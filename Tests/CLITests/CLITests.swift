@@ -344,6 +344,15 @@ final class CLITests: XCTestCase {
         // The speech is 2.0 s: 50 frames at 25 fps, every one with the face.
         XCTAssertEqual(report["frames"] as? Int, 50)
         XCTAssertEqual(report["painted"] as? Int, 50)
+        XCTAssertEqual(report["mouth_hidden"] as? Int, 0)
+        // A flat patch over the mouth for one second (25 frames): those frames are left as they came,
+        // with the fade in and out a frame or so either side; the rest is painted.
+        let occluded = try lipsync("generate", fixture("footage/mouth_occluded_1s.mp4"), "--audio", fixture("grid_face.mp4"),
+                                   "-o", dir.appendingPathComponent("occluded.mp4").path, "--model", model, "--track", "0", "--json")
+        XCTAssertEqual(occluded.status, 0, occluded.stderr)
+        let hidden = try JSONSerialization.jsonObject(with: Data(occluded.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((hidden["mouth_hidden"] as? Int) ?? 0, 25, accuracy: 2)
+        XCTAssertEqual((hidden["painted"] as? Int ?? 0) + (hidden["mouth_hidden"] as? Int ?? 0), hidden["frames"] as? Int)
         let probe = try lipsync("probe", out, "--json")
         let info = try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as! [String: Any]
         XCTAssertNotNil(info["audio"])

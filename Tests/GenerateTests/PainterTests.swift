@@ -147,6 +147,39 @@ final class PainterTests: XCTestCase {
     }
 
     /// Paste-back changes only pixels under the mask; a frame without the chosen face comes back untouched.
+    /// A mouth shows its detail; a flat patch over it (a hand, a phone) does not, and the painting
+    /// fades out with what is left of it.
+    func testHiddenMouthIsNotPainted() throws {
+        let reader = try VideoReader(path: Self.media.appendingPathComponent("grid_face.mp4").path)
+        var image = RGBImage.empty
+        _ = try reader.readFrame(into: &image)
+        let tracker = try FaceTracker()
+        guard let face = (tracker.push(image, frame: 0, time: 0) + tracker.finish()).first?.faces.first else { return XCTFail("no face") }
+        let (crop, t) = Compositor.crop(image, landmarks: face.landmarks)
+        let mask = Compositor.mask(landmarks: face.landmarks, transform: t)
+        XCTAssertEqual(Compositor.mouthVisibility(crop: crop, reference: crop, mask: mask), 1)
+        var covered = crop
+        for y in 56..<128 { for x in 16..<112 { for c in 0..<3 { covered.pixels[(y * 128 + x) * 3 + c] = [196, 150, 130][c] } } }
+        XCTAssertEqual(Compositor.mouthVisibility(crop: covered, reference: crop, mask: mask), 0)
+        // Half the detail's variance gone (a soft, out-of-focus frame) still counts as a mouth.
+        var soft = crop
+        for y in 1..<127 {
+            for x in 1..<127 {
+                for c in 0..<3 {
+                    let at = { (dx: Int, dy: Int) in Int(crop.pixels[((y + dy) * 128 + x + dx) * 3 + c]) }
+                    soft.pixels[(y * 128 + x) * 3 + c] = UInt8((4 * at(0, 0) + at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) / 8)
+                }
+            }
+        }
+        XCTAssertEqual(Compositor.mouthVisibility(crop: soft, reference: crop, mask: mask), 1)
+        let compositor = Compositor(painter: MouthPainter(seed: 9))
+        var frame = image
+        FaceCrop.paste(covered, mask: mask, into: &frame, t, original: crop)
+        let occludedFrame = frame
+        XCTAssertNil(compositor.apply(to: &frame, landmarks: face.landmarks, reference: crop, mel: [Float](repeating: 0, count: 80 * 16)))
+        XCTAssertEqual(frame, occludedFrame, "a hidden mouth is left as it came")
+    }
+
     func testOnlyMaskedPixelsChangeAndFacelessFramesPassThrough() throws {
         let reader = try VideoReader(path: Self.media.appendingPathComponent("grid_face.mp4").path)
         var image = RGBImage.empty
