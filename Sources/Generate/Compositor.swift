@@ -165,19 +165,20 @@ public final class Compositor {
     @discardableResult
     public func apply(to image: inout RGBImage, landmarks: [SIMD3<Float>], reference: RGBImage, mel window: [Float]) -> RGBImage? {
         let (crop, t) = Self.crop(image, landmarks: landmarks)
-        var m = Self.mask(landmarks: landmarks, transform: t)
+        let m = Self.mask(landmarks: landmarks, transform: t)
         let visible = Float(Self.mouthVisibility(crop: crop, reference: reference, mask: m))
         guard visible > 0 else { return nil }
         var painted = paint(crop: crop, reference: reference, mel: window)
-        if visible < 1 { for i in m.indices { m[i] *= visible } }
         Self.matchDetail(&painted, to: crop, mask: m)
         Self.matchColour(&painted, to: crop, mask: m)
+        // The fade is the paste's weight only: detail and colour are matched over the whole mask.
+        let pasteMask = visible < 1 ? m.map { $0 * visible } : m
         // Only the pasted box of the frame is kept for the detail match, not the whole frame (a
         // 1080p frame copied twice per frame was a second of a 20-s run).
         let bounds = FaceCrop.frameBounds(of: m, size: MouthPainter.size, t, width: image.width, height: image.height, inset: 1)
         let before = bounds.map { Self.region(of: image, around: $0) }
-        FaceCrop.paste(painted, mask: m, into: &image, t, original: crop)
-        if let bounds, let before { Self.matchFrameDetail(&image, before: before, bounds: bounds, mask: m, transform: t) }
+        FaceCrop.paste(painted, mask: pasteMask, into: &image, t, original: crop)
+        if let bounds, let before { Self.matchFrameDetail(&image, before: before, bounds: bounds, mask: pasteMask, transform: t) }
         return painted
     }
 

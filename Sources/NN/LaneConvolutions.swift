@@ -73,7 +73,8 @@ public final class LaneConvolutions {
             let b = self.buffers[k]
             for g in range {
                 let count = min(16, n - 16 * g)
-                lsk_lanes_from_nchw(x.data + 16 * g * inImage, Int32(count), Int32(input.c), Int32(input.h), Int32(input.w), b[0])
+                let filled = lsk_lanes_from_nchw(x.data + 16 * g * inImage, Int32(count), Int32(input.c), Int32(input.h), Int32(input.w), b[0])
+                precondition(filled == 1, "LaneConvolutions: the kernel refused an image of \(input)")
                 for (i, s) in steps.enumerated() {
                     lsk_lanes_conv3x3(b[i], Int32(s.cin), Int32(s.h), Int32(s.w), Int32(s.sh), Int32(s.sw), s.packed, s.bias,
                                       Int32(s.cout), s.residual ? UnsafePointer(b[i]) : nil, 1, b[i + 1], Int32(s.ho), Int32(s.wo))

@@ -146,7 +146,6 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual((0..<2).map { _ in resumed.trainStep() }, next)
     }
 
-    /// Paste-back changes only pixels under the mask; a frame without the chosen face comes back untouched.
     /// A mouth shows its detail; a flat patch over it (a hand, a phone) does not, and the painting
     /// fades out with what is left of it.
     func testHiddenMouthIsNotPainted() throws {
@@ -161,7 +160,7 @@ final class PainterTests: XCTestCase {
         var covered = crop
         for y in 56..<128 { for x in 16..<112 { for c in 0..<3 { covered.pixels[(y * 128 + x) * 3 + c] = [196, 150, 130][c] } } }
         XCTAssertEqual(Compositor.mouthVisibility(crop: covered, reference: crop, mask: mask), 0)
-        // Half the detail's variance gone (a soft, out-of-focus frame) still counts as a mouth.
+        // A softened frame (a small blur, as out of focus) still counts as a mouth.
         var soft = crop
         for y in 1..<127 {
             for x in 1..<127 {
@@ -180,6 +179,7 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual(frame, occludedFrame, "a hidden mouth is left as it came")
     }
 
+    /// Paste-back changes only pixels under the mask; a frame without the chosen face comes back untouched.
     func testOnlyMaskedPixelsChangeAndFacelessFramesPassThrough() throws {
         let reader = try VideoReader(path: Self.media.appendingPathComponent("grid_face.mp4").path)
         var image = RGBImage.empty

@@ -5,7 +5,7 @@ import XCTest
 /// layer by layer in inference mode (folded BatchNorm through Conv2d's own paths, which the PyTorch
 /// parity cases check). Stacks cover strides 2x2, 2x1 and 1x1 with a residual, odd plane sizes,
 /// one input channel, output channels not a multiple of the kernel's 8, and batches of 1, 16 and 37
-/// (a group of sixteen split, lanes left empty), on one worker and on the default count.
+/// (a group of sixteen split, lanes left empty), on the default worker count (LIPSYNC_THREADS=1 runs it on one).
 final class LaneConvolutionTests: XCTestCase {
     func makeBlocks(_ specs: [(cin: Int, cout: Int, stride: (Int, Int), residual: Bool)], rng: inout SeededRandom) -> [ConvBlock] {
         specs.enumerated().map { i, s in
