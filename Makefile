@@ -21,7 +21,7 @@ example: build
 test: deps
 	swift build --build-tests
 	swift test --skip-build
-	LIPSYNC_DIRECT_CONV=1 swift test --skip-build --filter "DirectConvolutionTests|TorchParityTests"
+	LIPSYNC_DIRECT_CONV=1 swift test --skip-build --filter "DirectConvolutionTests|TorchParityTests|LaneConvolutionTests"
 
 bench-media: deps
 	bash tools/make_bench_media.sh

@@ -23,7 +23,7 @@ public final class LaneConvolutions {
     public static let minimumBatch = 12
 
     public init?(blocks: [ConvBlock], input: (c: Int, h: Int, w: Int)) {
-        guard Conv2d.directLevel >= 2, !blocks.isEmpty else { return nil }
+        guard Conv2d.directLevel >= 1, !blocks.isEmpty else { return nil }
         var steps: [Step] = []
         var (c, h, w) = input
         for b in blocks {

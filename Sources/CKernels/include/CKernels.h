@@ -79,5 +79,14 @@ void lsk_lanes_pack3x3(const float *w, int cout, int cin, float *packed);
 /// `residual` (NULL for none) has out's layout. AVX-512 only: returns 0 below level 2, 1 when done.
 int lsk_lanes_conv3x3(const float *in, int cin, int h, int w, int sh, int sw, const float *packed, const float *bias,
                       int cout, const float *residual, int relu, float *out, int ho, int wo);
+/// Training's input gradient in the same layout: dy (cout planes of ho x wo) into dx (cin planes of
+/// h x w, interior written, border left as it is), the forward's stride. `packed` is
+/// lsk_lanes_pack3x3 of the transposed weight w^T[cin][cout][3][3]. Strides 1 and 2 only.
+int lsk_lanes_conv3x3_input_grad(const float *dy, int cout, int ho, int wo, int sh, int sw, const float *packed,
+                                 int cin, float *dx, int h, int w);
+/// Training's weight gradient, grad[o][c][3][3] += sum over `groups` lane buffers of x (cin planes,
+/// h x w, `x_group` floats apart) and dy (cout planes, ho x wo, `dy_group` apart), for o0 <= o < o1.
+int lsk_lanes_conv3x3_weight_grad(const float *x, size_t x_group, int groups, int cin, int h, int w, int sh, int sw,
+                                  const float *dy, size_t dy_group, int cout, int ho, int wo, int o0, int o1, float *grad);
 
 #endif
