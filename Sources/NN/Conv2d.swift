@@ -1,5 +1,4 @@
 import CKernels
-import Foundation
 
 /// 2-D convolution, PyTorch semantics: weight [Cout, Cin/groups, kh, kw], symmetric zero padding.
 /// Paths: grouped im2col + sgemm over a whole batch chunk; 1x1 stride-1 as a plain sgemm per image;
@@ -25,13 +24,7 @@ public final class Conv2d: Layer {
 
     final class Scratch {
         var col: Tensor?, dcol: Tensor?, gemm: Tensor?, dweight: Tensor?, padded: Tensor?
-        /// Sixteen images' output (forward) or dL/dx (backward) in the vector lanes.
-        var lanes: Tensor?
     }
-    /// The lanes path's state: the forward's input in lanes (kept for dL/dw), dL/dy in lanes, and the
-    /// weights packed for the forward and, transposed, for dL/dx.
-    private var laneInput: Tensor?, laneGrad: Tensor?, lanePacked: Tensor?, lanePackedTransposed: Tensor?
-    private weak var laneInputSource: Tensor?
     /// The weights packed for the direct kernel: forward, and flipped for dL/dx.
     private var packedForward: Tensor?, packedBackward: Tensor?
 
@@ -104,9 +97,7 @@ public final class Conv2d: Layer {
         input = x
         let g = geometry(x)
         let y = reuse(&out, [x.n, outChannels, g.ho, g.wo])
-        if usesLanes(x, g) {
-            lanesForward(x, y, g)
-        } else if isDepthwise {
+        if isDepthwise {
             depthwiseForward(x, y, g)
         } else if usesDirectKernel(g) && directPays(reducing: inChannels, producing: outChannels, g) {
             let packed = reuse(&packedForward, [lsk_packed_floats(Int32(outChannels), Int32(inChannels))])
@@ -347,10 +338,9 @@ public final class Conv2d: Layer {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(x)
         let dx = reuse(&gradIn, x.shape)
-        let lanes = usesLanes(x, g) && Self.lanesBackwardMode != "none"
-        let directDx = !lanes && usesDirectKernel(g) && computesInputGradient && directPays(reducing: outChannels, producing: inChannels, g)
-        // The direct and lane kernels write every element of dx; the other paths accumulate into it.
-        if !directDx && !(lanes && computesInputGradient) { dx.zero() }
+        let directDx = usesDirectKernel(g) && computesInputGradient && directPays(reducing: outChannels, producing: inChannels, g)
+        // The direct kernel writes every element of dx; the other paths accumulate into it.
+        if !directDx { dx.zero() }
         if let b = bias {
             let hw = g.hwo, oc = outChannels
             for n in 0..<dy.n {
@@ -363,10 +353,8 @@ public final class Conv2d: Layer {
             }
         }
         // dW goes direct only where dL/dx does not need the GEMM path (its columns serve both).
-        let directDW = !lanes && usesDirectKernel(g) && directWeightGradientPays(g) && (directDx || !computesInputGradient)
-        if lanes {
-            lanesBackward(x, dy, dx, g)
-        } else if isDepthwise {
+        let directDW = usesDirectKernel(g) && directWeightGradientPays(g) && (directDx || !computesInputGradient)
+        if isDepthwise {
             depthwiseBackward(x, dy, dx, g)
         } else if directDx || directDW {
             if directDW {
@@ -479,103 +467,6 @@ public final class Conv2d: Layer {
         for s in used {
             let d = s.dweight!.data
             for i in 0..<wCount { grad[i] += d[i] }
-        }
-    }
-
-    // MARK: sixteen images in the vector lanes
-
-    /// `LIPSYNC_LANES=0` keeps every convolution off the lane kernels (inference and training).
-    static let lanesAllowed = ProcessInfo.processInfo.environment["LIPSYNC_LANES"] != "0"
-    /// Tests turn the lanes off to compare them with the other paths.
-    nonisolated(unsafe) static var lanesDisabled = false
-    static let lanesBackwardMode = ProcessInfo.processInfo.environment["LIPSYNC_LANES_BACKWARD"] ?? "all"
-    /// Planes up to this many pixels go through the lanes in training batches (the sync model's are
-    /// 32x64 and smaller); on larger ones the direct kernel's row strips are full and win.
-    static let lanesMaximumPlane = 2048
-
-    /// Whether a batch goes through `CKernels/Lanes.c`: 3x3, padding 1, one group, stride 1 or 2, on
-    /// an AVX-512 CPU, with at least 16 images that fill their groups of sixteen to three quarters.
-    /// Small planes at training batches are where the row strips sit mostly empty and the stride-2
-    /// layers pay im2col and col2im.
-    func usesLanes(_ x: Tensor, _ g: ConvGeometry) -> Bool {
-        guard Self.lanesAllowed, !Self.lanesDisabled, !Self.alwaysDirect, Self.directLevel >= 1,
-              kernel == (3, 3), padding == (1, 1), groups == 1, stride.h <= 2, stride.w <= 2, x.n >= 16,
-              g.h * g.w <= Self.lanesMaximumPlane else { return false }
-        return Double(x.n) / Double(16 * ((x.n + 15) / 16)) >= 0.75
-    }
-
-    /// y = conv(x) group by group of sixteen images; the input's lanes are kept for dL/dw.
-    private func lanesForward(_ x: Tensor, _ y: Tensor, _ g: ConvGeometry) {
-        let n = x.n, groups16 = (n + 15) / 16, (cin, cout) = (inChannels, outChannels)
-        let inLanes = lsk_lanes_floats(Int32(cin), Int32(g.h), Int32(g.w)), outLanes = lsk_lanes_floats(Int32(cout), Int32(g.ho), Int32(g.wo))
-        let inImage = cin * g.h * g.w, outImage = cout * g.hwo
-        let xl = reuse(&laneInput, [groups16 * inLanes])
-        laneInputSource = x
-        let packed = reuse(&lanePacked, [lsk_lanes_packed_floats(Int32(cout), Int32(cin))])
-        lsk_lanes_pack3x3(weight.value.data, Int32(cout), Int32(cin), packed.data)
-        let b = bias.map { UnsafePointer($0.value.data) }
-        let s = (0..<Compute.threads).map { scratchFor($0) }
-        Compute.partition(groups16) { k, range in
-            // Only the interior is read back, so this buffer's border never needs zeroing.
-            let out = reuse(&s[k].lanes, [max(outLanes, inLanes)])
-            for gi in range {
-                let count = min(16, n - 16 * gi), xg = xl.data + gi * inLanes
-                let filled = lsk_lanes_from_nchw(x.data + 16 * gi * inImage, Int32(count), Int32(cin), Int32(g.h), Int32(g.w), xg)
-                precondition(filled == 1, "Conv2d: the lane kernel refused an image of \(x.shape)")
-                lsk_lanes_conv3x3(xg, Int32(cin), Int32(g.h), Int32(g.w), Int32(g.sh), Int32(g.sw), packed.data, b,
-                                  Int32(cout), nil, 0, out.data, Int32(g.ho), Int32(g.wo))
-                lsk_lanes_to_nchw(out.data, Int32(count), Int32(cout), Int32(g.ho), Int32(g.wo), y.data + 16 * gi * outImage)
-            }
-        }
-    }
-
-    /// dL/dx group by group (the forward's kernel shape over dL/dy with the weights transposed), then
-    /// dL/dw with the output channels shared out, every group's lanes summed inside the kernel.
-    private func lanesBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry) {
-        let n = x.n, groups16 = (n + 15) / 16, (cin, cout) = (inChannels, outChannels)
-        let inLanes = lsk_lanes_floats(Int32(cin), Int32(g.h), Int32(g.w)), outLanes = lsk_lanes_floats(Int32(cout), Int32(g.ho), Int32(g.wo))
-        let inImage = cin * g.h * g.w, outImage = cout * g.hwo
-        let (h32, w32, ho32, wo32, sh32, sw32) = (Int32(g.h), Int32(g.w), Int32(g.ho), Int32(g.wo), Int32(g.sh), Int32(g.sw))
-        let xl = reuse(&laneInput, [groups16 * inLanes])
-        let xKept = laneInputSource === x && laneInput?.count == groups16 * inLanes
-        let dyl = reuse(&laneGrad, [groups16 * outLanes])
-        let wantsDx = computesInputGradient
-        var packedT: UnsafeMutablePointer<Float>?
-        if wantsDx {
-            // w^T[c][o][tap], packed as the forward packs w.
-            let t = reuse(&lanePackedTransposed, [cin * cout * 9 + lsk_lanes_packed_floats(Int32(cin), Int32(cout))])
-            let w = weight.value.data, wt = t.data + lsk_lanes_packed_floats(Int32(cin), Int32(cout))
-            for o in 0..<cout { for c in 0..<cin { for k in 0..<9 { wt[(c * cout + o) * 9 + k] = w[(o * cin + c) * 9 + k] } } }
-            lsk_lanes_pack3x3(wt, Int32(cin), Int32(cout), t.data)
-            packedT = t.data
-        }
-        let s = (0..<Compute.threads).map { scratchFor($0) }
-        Compute.partition(groups16) { k, range in
-            let out = reuse(&s[k].lanes, [max(outLanes, inLanes)])
-            for gi in range {
-                let count = Int32(min(16, n - 16 * gi)), dg = dyl.data + gi * outLanes
-                if !xKept {
-                    _ = lsk_lanes_from_nchw(x.data + 16 * gi * inImage, count, Int32(cin), h32, w32, xl.data + gi * inLanes)
-                }
-                let filled = lsk_lanes_from_nchw(dy.data + 16 * gi * outImage, count, Int32(cout), ho32, wo32, dg)
-                precondition(filled == 1, "Conv2d: the lane kernel refused a gradient of \(dy.shape)")
-                guard let packedT else { continue }
-                lsk_lanes_conv3x3_input_grad(dg, Int32(cout), ho32, wo32, sh32, sw32, packedT, Int32(cin), out.data, h32, w32)
-                lsk_lanes_to_nchw(out.data, count, Int32(cin), h32, w32, dx.data + 16 * gi * inImage)
-            }
-        }
-        if Self.lanesBackwardMode == "dx" {
-            gemmBackward(x, dy, dx, g, inputGradient: false)
-            return
-        }
-        let triples = (cout + 2) / 3, parts = max(1, min(Compute.threads, triples)), per = (triples + parts - 1) / parts
-        let grad = weight.grad.data
-        Compute.partition(parts) { w, _ in
-            let o0 = min(cout, 3 * per * w), o1 = min(cout, o0 + 3 * per)
-            guard o0 < o1 else { return }
-            let done = lsk_lanes_conv3x3_weight_grad(xl.data, inLanes, Int32(groups16), Int32(cin), h32, w32, sh32, sw32,
-                                                     dyl.data, outLanes, Int32(cout), ho32, wo32, Int32(o0), Int32(o1), grad)
-            precondition(done == 1, "Conv2d: the lane weight gradient needs AVX-512")
         }
     }
 

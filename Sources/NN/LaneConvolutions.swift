@@ -5,7 +5,7 @@ import CKernels
 /// (`CKernels/Lanes.c`). The sync model's towers run planes of 40x16 down to 2x4 pixels at window
 /// batches of 32 and 64: there a row strip is mostly masked off and im2col + GEMM pays for its
 /// columns twice. Built from the blocks' current folded weights, so a model that trains again
-/// must build it afresh. Nil where a block does not fit or the CPU lacks AVX-512.
+/// must build it afresh. Nil where a block does not fit or the CPU lacks AVX2.
 public final class LaneConvolutions {
     struct Step {
         var cin, cout, h, w, ho, wo, sh, sw: Int

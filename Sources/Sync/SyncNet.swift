@@ -50,7 +50,7 @@ public final class SyncNet: Model {
     /// The towers' first blocks: they skip the input gradient except when frozen (a loss needs it).
     private let firstVisual: ConvBlock, firstAudio: ConvBlock
     /// In inference, the towers' convolution blocks with the window index in the vector lanes
-    /// (`LaneConvolutions`; nil without AVX-512): the batches `offset` scores.
+    /// (`LaneConvolutions`; nil without AVX2): the batches `offset` scores.
     private var visualLanes: LaneConvolutions?, audioLanes: LaneConvolutions?
     private let visualConvolved = Tensor(shape: [1]), audioConvolved = Tensor(shape: [1])
     /// LIPSYNC_LANES=0 keeps the towers on the layer-by-layer path (comparisons and tests).

@@ -66,7 +66,7 @@ int lsk_sample_rgb(const unsigned char *rgb, int width, int height, double tlx, 
 /// Floats of one such buffer for `channels` planes of height x width.
 size_t lsk_lanes_floats(int channels, int height, int width);
 /// Zeroes `lanes` and fills it with `count` (1...16) NCHW images starting at `x`; lanes past
-/// `count` stay zero. AVX-512 only: returns 0 and does nothing below level 2, 1 when done.
+/// `count` stay zero. AVX-512 or AVX2: returns 0 and does nothing below level 1, 1 when done.
 int lsk_lanes_from_nchw(const float *x, int count, int channels, int height, int width, float *lanes);
 /// The first `count` lanes' interiors back to NCHW images at `y`.
 void lsk_lanes_to_nchw(const float *lanes, int count, int channels, int height, int width, float *y);
@@ -76,17 +76,8 @@ size_t lsk_lanes_packed_floats(int cout, int cin);
 void lsk_lanes_pack3x3(const float *w, int cout, int cin, float *packed);
 /// out = [relu](bias + residual + conv3x3(in)), stride sh x sw, padding 1, into the interior of
 /// `out` (cout planes of ho x wo; its border is left as it is, so it stays zero once zeroed).
-/// `residual` (NULL for none) has out's layout. AVX-512 only: returns 0 below level 2, 1 when done.
+/// `residual` (NULL for none) has out's layout. AVX-512, or AVX2 with two registers per 16-lane vector: returns 0 below level 1, 1 when done.
 int lsk_lanes_conv3x3(const float *in, int cin, int h, int w, int sh, int sw, const float *packed, const float *bias,
                       int cout, const float *residual, int relu, float *out, int ho, int wo);
-/// Training's input gradient in the same layout: dy (cout planes of ho x wo) into dx (cin planes of
-/// h x w, interior written, border left as it is), the forward's stride. `packed` is
-/// lsk_lanes_pack3x3 of the transposed weight w^T[cin][cout][3][3]. Strides 1 and 2 only.
-int lsk_lanes_conv3x3_input_grad(const float *dy, int cout, int ho, int wo, int sh, int sw, const float *packed,
-                                 int cin, float *dx, int h, int w);
-/// Training's weight gradient, grad[o][c][3][3] += sum over `groups` lane buffers of x (cin planes,
-/// h x w, `x_group` floats apart) and dy (cout planes, ho x wo, `dy_group` apart), for o0 <= o < o1.
-int lsk_lanes_conv3x3_weight_grad(const float *x, size_t x_group, int groups, int cin, int h, int w, int sh, int sw,
-                                  const float *dy, size_t dy_group, int cout, int ho, int wo, int o0, int o1, float *grad);
 
 #endif
