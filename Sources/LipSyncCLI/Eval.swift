@@ -83,7 +83,7 @@ struct EvalSync: ParsableCommand {
                              r.auc.map { String(format: "%.3f", $0) } ?? "  -  ", r.f1.map { String(format: "%.3f", $0) } ?? "  -  "))
             }
             if swap {
-                let names = ["confidence", "robust_confidence", "dip_sharpness", "window_agreement", "sync_probability"]
+                let names = ["confidence", "robust_confidence", "dip_sharpness", "window_agreement", "sync_probability", "similarity"]
                 print("\nAUC of each statistic (matched vs swapped): " + names.joined(separator: ", "))
                 for r in rows {
                     print(r.dataset.padding(toLength: 13, withPad: " ", startingAt: 0) + "  "

@@ -38,6 +38,9 @@ public enum SyncEvaluation {
         public var dipSharpness: Double
         public var windowAgreement: Double?
         public var syncProbability: Double?
+        /// The mean distance at the best shift (syncnet_python's `min_dist`): the model's own,
+        /// uncalibrated reading of how well this audio fits this mouth.
+        public var minDist: Double?
         public var audioDelayFrames: Int
         /// What the calibration map reads (`SyncCalibration.features`).
         public var calibrationFeatures: [Double]
@@ -46,6 +49,7 @@ public enum SyncEvaluation {
             (self.clip, self.dataset, self.audioFrom, self.matched) = (clip, dataset, audioFrom, matched)
             (confidence, robustConfidence, dipSharpness, windowAgreement, syncProbability, audioDelayFrames) =
                 (r.confidence, r.robustConfidence, r.dipSharpness, r.windowAgreement, r.syncProbability, r.audioDelayFrames)
+            minDist = r.minDist
             calibrationFeatures = SyncCalibration.features(of: r)
         }
 
@@ -65,6 +69,7 @@ public enum SyncEvaluation {
             var s = ["confidence": confidence, "robust_confidence": robustConfidence, "dip_sharpness": dipSharpness]
             if let a = windowAgreement { s["window_agreement"] = a }
             if let p = syncProbability { s["sync_probability"] = p }
+            if let d = minDist { s["similarity"] = 1 - d }
             return s
         }
     }
