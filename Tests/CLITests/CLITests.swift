@@ -345,6 +345,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(report["frames"] as? Int, 50)
         XCTAssertEqual(report["painted"] as? Int, 50)
         XCTAssertEqual(report["mouth_hidden"] as? Int, 0)
+        // Person adaptation (a few steps, with the sync-expert loss, as the default recipe has it)
+        // trains on the video's first second and paints with the adapted copy.
+        let adapted = try lipsync("generate", fixture("unseen_talk.mp4"), "--audio", fixture("grid_face.mp4"), "-o",
+                                  dir.appendingPathComponent("adapted.mp4").path, "--model", model, "--track", "0",
+                                  "--adapt", "1", "--adapt-steps", "3", "--json")
+        XCTAssertEqual(adapted.status, 0, adapted.stderr)
+        let adaptedReport = try JSONSerialization.jsonObject(with: Data(adapted.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(adaptedReport["adapted_steps"] as? Int, 3)
+        XCTAssertEqual(adaptedReport["painted"] as? Int, 50)
         // A flat patch over the mouth for one second (25 frames): those frames are left as they came,
         // with the fade in and out a frame or so either side; the rest is painted.
         let occluded = try lipsync("generate", fixture("footage/mouth_occluded_1s.mp4"), "--audio", fixture("grid_face.mp4"),
