@@ -40,7 +40,7 @@ public enum SyncEvaluation {
         public var syncProbability: Double?
         /// The mean distance at the best shift (syncnet_python's `min_dist`): the model's own,
         /// uncalibrated reading of how well this audio fits this mouth.
-        public var minDist: Double?
+        public var minDist: Double
         public var audioDelayFrames: Int
         /// What the calibration map reads (`SyncCalibration.features`).
         public var calibrationFeatures: [Double]
@@ -69,7 +69,7 @@ public enum SyncEvaluation {
             var s = ["confidence": confidence, "robust_confidence": robustConfidence, "dip_sharpness": dipSharpness]
             if let a = windowAgreement { s["window_agreement"] = a }
             if let p = syncProbability { s["sync_probability"] = p }
-            if let d = minDist { s["similarity"] = 1 - d }
+            s["similarity"] = 1 - minDist
             return s
         }
     }
