@@ -18,9 +18,12 @@ example: build
 
 # The second run repeats the convolution tests on the AVX2 kernel (an AVX-512 CPU otherwise only runs
 # the AVX-512 one; on a CPU with neither both runs use im2col).
+# The command-line tests run the release binary, built from the same sources: in a debug build the
+# generator's training and painting run about ten times slower (LIPSYNC_CLI_BINARY, CLITests.swift).
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	swift build -c release --product lipsync
+	LIPSYNC_CLI_BINARY=.build/release/lipsync swift test --skip-build
 	LIPSYNC_DIRECT_CONV=1 swift test --skip-build --filter "DirectConvolutionTests|TorchParityTests|LaneConvolutionTests"
 
 bench-media: deps

@@ -13,6 +13,17 @@ final class CLITests: XCTestCase {
 
     func fixture(_ name: String) -> String { Self.media.appendingPathComponent(name).path }
 
+    /// The binary under test: the debug build that `swift build --build-tests` makes, unless
+    /// `LIPSYNC_CLI_BINARY` names another. `make test` builds the release binary from the same
+    /// sources and names it, because a debug binary runs the generator's training and painting
+    /// about ten times slower, and the command-line tests are most of the suite's time.
+    static let binary: URL = {
+        if let path = ProcessInfo.processInfo.environment["LIPSYNC_CLI_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path, relativeTo: root).standardizedFileURL
+        }
+        return root.appendingPathComponent(".build/debug/lipsync")
+    }()
+
     func offsetJSON(_ name: String) throws -> [String: Any] {
         let r = try lipsync("offset", fixture(name), "--json")
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -150,7 +161,7 @@ final class CLITests: XCTestCase {
         try fm.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
         defer { try? fm.removeItem(at: prefix) }
         let binary = prefix.appendingPathComponent("bin/lipsync")
-        try fm.copyItem(at: Self.root.appendingPathComponent(".build/debug/lipsync"), to: binary)
+        try fm.copyItem(at: Self.binary, to: binary)
         for m in ["sync.safetensors", "blazeface_short_range.safetensors", "facemesh.safetensors"] {
             try fm.copyItem(at: Self.root.appendingPathComponent("Models/\(m)"), to: models.appendingPathComponent(m))
         }
@@ -408,9 +419,9 @@ final class CLITests: XCTestCase {
     }
 
     func lipsync(_ args: [String], environment: [String: String] = [:]) throws -> Run {
-        let binary = Self.root.appendingPathComponent(".build/debug/lipsync")
+        let binary = Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(binary.path) is not built: run `swift build --build-tests` first"])
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(binary.path) is not built: run `swift build --build-tests` (or the build that made it) first"])
         }
         let p = Process()
         p.executableURL = binary
