@@ -87,17 +87,20 @@ public final class Upsample: Layer {
         let ho = x.h * scale, wo = x.w * scale
         let y = reuse(&out, [x.n, x.c, ho, wo])
         let ys = (0..<ho).map { taps($0, x.h) }, xs = (0..<wo).map { taps($0, x.w) }
-        for p in 0..<(x.n * x.c) {
-            let src = x.data + p * x.h * x.w, dst = y.data + p * ho * wo
+        // Planes are independent: shared out over the workers once there is a plane's worth of
+        // work each (an upsampling ran on one core while the other waited, ~6 % of a painter step).
+        let (xd, yd, h, w) = (x.data, y.data, x.h, x.w)
+        Compute.forEachBlock(x.n * x.c, minimum: max(1, 4096 / (ho * wo))) { planes in for p in planes {
+            let src = xd + p * h * w, dst = yd + p * ho * wo
             for oy in 0..<ho {
                 let (y0, y1, fy) = ys[oy]
                 for ox in 0..<wo {
                     let (x0, x1, fx) = xs[ox]
                     let t = Bilinear(x0: x0, y0: y0, x1: x1, y1: y1, fx: fx, fy: fy)
-                    dst[oy * wo + ox] = t.mix(src[y0 * x.w + x0], src[y0 * x.w + x1], src[y1 * x.w + x0], src[y1 * x.w + x1])
+                    dst[oy * wo + ox] = t.mix(src[y0 * w + x0], src[y0 * w + x1], src[y1 * w + x0], src[y1 * w + x1])
                 }
             }
-        }
+        } }
         return y
     }
 
@@ -105,12 +108,13 @@ public final class Upsample: Layer {
         let dx = reuse(&gradIn, inShape), h = inShape[2], w = inShape[3]
         dx.zero()
         let ys = (0..<dy.h).map { taps($0, h) }, xs = (0..<dy.w).map { taps($0, w) }
-        for p in 0..<(dy.n * dy.c) {
-            let src = dy.data + p * dy.h * dy.w, dst = dx.data + p * h * w
-            for oy in 0..<dy.h {
+        let (dyd, dxd, dh, dw) = (dy.data, dx.data, dy.h, dy.w)
+        Compute.forEachBlock(dy.n * dy.c, minimum: max(1, 4096 / (dh * dw))) { planes in for p in planes {
+            let src = dyd + p * dh * dw, dst = dxd + p * h * w
+            for oy in 0..<dh {
                 let (y0, y1, fy) = ys[oy]
-                for ox in 0..<dy.w {
-                    let (x0, x1, fx) = xs[ox], g = src[oy * dy.w + ox]
+                for ox in 0..<dw {
+                    let (x0, x1, fx) = xs[ox], g = src[oy * dw + ox]
                     let t = Bilinear(x0: x0, y0: y0, x1: x1, y1: y1, fx: fx, fy: fy).weights
                     dst[y0 * w + x0] += g * t.0
                     dst[y0 * w + x1] += g * t.1
@@ -118,7 +122,7 @@ public final class Upsample: Layer {
                     dst[y1 * w + x1] += g * t.3
                 }
             }
-        }
+        } }
         return dx
     }
 }
