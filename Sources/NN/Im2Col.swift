@@ -54,6 +54,7 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
             for r in 0..<g.kernelArea {
                 let k = ci * g.kernelArea + r, ky = r / g.kw, kx = r % g.kw
                 let valid = g.validColumns(kx: kx), lo = valid.lowerBound, hi = valid.upperBound
+                if hi <= lo { continue }
                 for b in 0..<batch {
                     let dst = dxData + ((first + b) * C + channelOffset + ci) * plane
                     let src = col + k * cols + b * g.hwo
@@ -61,7 +62,6 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
                         let iy = oy * g.sh - g.ph + ky
                         if iy < 0 || iy >= g.h { continue }
                         let drow = dst + iy * g.w - g.pw + kx, srow = src + oy * g.wo
-                        if hi <= lo { continue }
                         if g.sw == 1 {
                             addRow(srow + lo, into: drow + lo, count: hi &- lo)
                         } else {
@@ -84,7 +84,7 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
 @inline(__always) func addRow(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i &+ 8 <= count {
-        let sum = UnsafeRawPointer(dst + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+        let sum = load8(dst + i) + load8(src + i)
         UnsafeMutableRawPointer(dst + i).storeBytes(of: sum, as: SIMD8<Float>.self)
         i &+= 8
     }
