@@ -81,8 +81,8 @@ struct GenerateCommand: ParsableCommand {
             let seconds = Double(try AudioReader.sampleCount(path: audio)) / Double(AudioReader.defaultSampleRate)
             let frames = Int(seconds * fps)
             guard frames > 0 else { throw CLIError(description: "\(audio): the speech is shorter than one frame", exitCode: 65) }
-            let energy = try SyncSignals.speechEnergy(path: audio, fps: fps, frames: frames)
-            let speechFraction = SyncDetector.speechFraction(energy)
+            let evidence = try SyncSignals.speechEvidence(path: audio, fps: fps, frames: frames)
+            let speechFraction = SyncDetector.speechFraction(evidence.energy, flux: evidence.flux, fps: fps)
             if speechFraction < SyncDetector().minimumSpeechFraction {
                 note("\(audio): almost no speech (\(Int(100 * speechFraction)) % of frames): the mouth will mostly close")
             }

@@ -138,7 +138,9 @@ public enum SyncEvaluation {
             let frames = (visual.first?.start ?? 0)..<((visual.last?.start ?? 0) + SyncNet.frames)
             return LearnedSync.estimate(track: 0, frames: frames, rows: rows, fps: c.fps, vshift: vshift)
         }
-        let audio = SpeechEnergy.perFrame(SpeechEnergy.perColumn(SpeechEnergy.mel.compute(m)), fps: c.fps, frames: c.mouth.count)
+        var columns = SpeechEnergy.Columns()
+        columns.push(SpeechEnergy.mel.compute(m))
+        let audio = SpeechEnergy.perFrame(columns.energy, fps: c.fps, frames: c.mouth.count)
         let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
         let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
         return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)

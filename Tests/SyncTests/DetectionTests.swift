@@ -80,16 +80,18 @@ final class DetectionTests: XCTestCase {
         XCTAssertGreaterThan(speaker.offset.mouthActivity ?? 0, 3 * (listener.offset.mouthActivity ?? 1), "the speaker is the face that moves")
     }
 
-    func testVoiceActivity() {
+    func testVoiceActivityOnLevelsAlone() {
         XCTAssertEqual(SyncDetector.speechFraction([Double](repeating: -4, count: 100)), 0)
-        let speech = [Double](repeating: -4, count: 50) + [Double](repeating: -1, count: 50)
-        XCTAssertEqual(SyncDetector.speechFraction(speech), 0.5)
         // Talk without a pause: syllables between -1.6 and 0, never a quiet frame. Against its own 10th
         // percentile only its loudest frames would count; it is speech throughout.
         let talk = (0..<200).map { -0.8 + 0.8 * sin(Double($0) * 0.9) }
         XCTAssertGreaterThan(SyncDetector.speechFraction(talk), 0.75)
-        // A steady hum at -2.8 is not speech.
+        // A steady level is not speech, however loud: a hum at -2.8, a roar at -1.
         XCTAssertEqual(SyncDetector.speechFraction([Double](repeating: -2.8, count: 100)), 0)
+        XCTAssertEqual(SyncDetector.speechFraction([Double](repeating: -1, count: 100)), 0)
+        // Half silence, half syllables: the syllables are the speech.
+        let half = [Double](repeating: -4, count: 100) + talk.prefix(100)
+        XCTAssertEqual(SyncDetector.speechFraction(half), 0.5, accuracy: 0.1)
     }
 
     func testJSONContract() throws {
