@@ -14,7 +14,7 @@ struct TrainGenerator: ParsableCommand {
         commandName: "generator",
         abstract: "Train the mouth generator (and its quality critic) on talking-face clips.",
         discussion: """
-        Clips are sorted by the split file as for `train sync`: `train` clips are trained on, `heldout` clips measure progress. Each clip is tracked once and its aligned 128 x 128 face crops and mel spectrogram are cached in --cache. Every step paints --windows runs of 5 frames; the critic is updated first, then the generator with reconstruction (L1), perceptual (critic feature matching), adversarial and, from --sync-from steps on, sync-expert losses. Progress, held-out L1 and PSNR, checkpoints (--resume), the JSON-lines log and the final weights work as in `train sync`.
+        Clips are sorted by the split file as for `train sync`: `train` clips are trained on, `heldout` clips measure progress. Each clip is tracked once and its aligned 128 x 128 face crops and mel spectrogram are cached in --cache. Every step paints --windows runs of 5 frames; the critic is updated first, then the generator with reconstruction (L1), perceptual (critic feature matching), adversarial and, from --sync-from steps on, sync-expert losses. Progress, held-out L1 and PSNR, checkpoints (--resume), the JSON-lines log and the final weights work as in `train sync`; the weights of the best held-out PSNR so far are also written to OUT with .best.safetensors.
 
         Person adaptation: --init Models/generator.safetensors --data actor.mp4 --split none fine-tunes the base model on one person's own footage (every clip given is trained on). The measured recipe (what generate --adapt runs) keeps BatchNorm on its running statistics, trains reconstruction only, and varies the crops lightly (the default).
 
@@ -109,7 +109,14 @@ struct TrainGenerator: ParsableCommand {
             loop.checkpointEvery = checkpointEvery
             loop.checkpoint = checkpoint ?? base + ".ckpt.safetensors"
             loop.log = log ?? base + ".log.jsonl"
+            loop.bestMetric = held.isEmpty ? nil : "heldout_psnr_lower"
             let trainer = Trainer(objective: objective, options: loop)
+            let bestPath = base + ".best.safetensors"
+            trainer.onBest = { step, psnr in
+                try generator.save(to: bestPath, metadata: ["step": String(step), "heldout_psnr_lower": String(format: "%.4f", psnr),
+                                                            "seed": String(seed), "split": split])
+                FileHandle.standardError.write(Data(String(format: "  best held-out PSNR so far (%.2f dB at step %d): %@\n", psnr, step, bestPath).utf8))
+            }
             note("\(objective.trainingWindows) training windows; \(steps) steps of \(windows) x 5 frames")
             try trainer.run(resume: resume)
             let dir = (out as NSString).deletingLastPathComponent

@@ -68,8 +68,16 @@ public final class Trainer<O: Objective> {
         public var seed: UInt64 = 1
         /// Progress on stderr (tests turn it off).
         public var printsProgress = true
+        /// A held-out measurement (higher is better) whose best value so far calls `onBest`: the last
+        /// step is not always the best one, and a checkpoint keeps only the last.
+        public var bestMetric: String?
         public init() {}
     }
+
+    /// Called with the step after a held-out evaluation that beats every earlier one on
+    /// `options.bestMetric` (the best value survives a resume, in the checkpoint).
+    public var onBest: ((_ step: Int, _ value: Double) throws -> Void)?
+    public private(set) var bestValue: Double?
 
     public let objective: O
     public let options: Options
@@ -121,6 +129,7 @@ public final class Trainer<O: Objective> {
         meta["step"] = String(step)
         meta["seed"] = String(options.seed)
         meta["steps"] = String(options.steps)
+        if let bestValue { meta["best_value"] = String(bestValue) }
         try Checkpoint.save(models: objective.models, optimizers: objective.optimizers.map { ($0.name, $0.optimizer) }, metadata: meta, to: path)
     }
 
@@ -131,6 +140,7 @@ public final class Trainer<O: Objective> {
         let meta = try Checkpoint.load(from: path, models: objective.models, optimizers: objective.optimizers.map { ($0.name, $0.optimizer) })
         objective.restore(state: meta)
         step = Int(meta["step"] ?? "0") ?? 0
+        bestValue = meta["best_value"].flatMap(Double.init)
         return step
     }
 
@@ -183,6 +193,12 @@ public final class Trainer<O: Objective> {
                 var record = h
                 record["step"] = Double(step)
                 try logFile?.append(record)
+                if let name = options.bestMetric, let value = h[name], !value.isNaN, value > (bestValue ?? -.infinity) {
+                    bestValue = value
+                    try onBest?(step, value)
+                    // The checkpoint was written before this evaluation: record the new best in it too.
+                    if let ckpt = options.checkpoint { try saveCheckpoint(to: ckpt) }
+                }
             }
         }
     }

@@ -346,6 +346,8 @@ final class CLITests: XCTestCase {
                                 "--cache", dir.appendingPathComponent("cache").path, "--steps", "2", "--windows", "1", "--sync-weight", "0")
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(try String(contentsOfFile: dir.appendingPathComponent("g.log.jsonl").path, encoding: .utf8).contains("heldout_l1"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g.best.safetensors").path),
+                      "the best held-out step's weights are kept beside the final ones")
 
         let out = dir.appendingPathComponent("dub.mp4").path
         let run = try lipsync("generate", fixture("unseen_talk.mp4"), "--audio", fixture("grid_face.mp4"), "-o", out, "--model", model,

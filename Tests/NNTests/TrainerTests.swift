@@ -63,7 +63,9 @@ final class TwoNetObjective: Objective {
         return ["\(phase)_loss": loss]
     }
 
-    func evaluate() -> [String: Double] { [:] }
+    /// Held-out readings to report, one per evaluation (none: nothing is measured).
+    var scripted: [Double] = []
+    func evaluate() -> [String: Double] { scripted.isEmpty ? [:] : ["heldout_score": scripted.removeFirst()] }
     var state: [String: String] { ["rng": String(rng.state)] }
     func restore(state: [String: String]) { if let s = state["rng"], let v = UInt64(s) { rng.state = v } }
 }
@@ -100,6 +102,38 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(pa.value.values, pb.value.values, pa.name)
         }
         XCTAssertEqual(a.objective.second.bn.runningMean.values, b.objective.second.bn.runningMean.values)
+    }
+
+    /// `onBest` fires only when the watched held-out reading beats every earlier one, and the best
+    /// so far survives a resume (it is in the checkpoint), so a resumed run does not overwrite a
+    /// better earlier model with a worse one.
+    func testTheBestHeldOutStepIsReportedAcrossAResume() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-best-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func trainer(steps: Int, readings: [Double]) -> Trainer<TwoNetObjective> {
+            var o = Trainer<TwoNetObjective>.Options()
+            o.steps = steps
+            o.warmup = 2
+            o.evalEvery = 2
+            o.checkpointEvery = 2
+            o.checkpoint = path
+            o.bestMetric = "heldout_score"
+            o.printsProgress = false
+            let t = Trainer(objective: TwoNetObjective(seed: 4), options: o)
+            t.objective.scripted = readings
+            return t
+        }
+        var calls: [Int] = []
+        let first = trainer(steps: 6, readings: [1, 3, 2])
+        first.onBest = { step, _ in calls.append(step) }
+        try first.run()
+        XCTAssertEqual(calls, [2, 4])
+        XCTAssertEqual(first.bestValue, 3)
+        let second = trainer(steps: 10, readings: [2.5, 4])
+        second.onBest = { step, _ in calls.append(step) }
+        try second.run(resume: true)
+        XCTAssertEqual(second.bestValue, 4)
+        XCTAssertEqual(calls, [2, 4, 10], "2.5 at step 8 is under the 3 of step 4, reached before the resume")
     }
 
     /// The schedule: linear warm-up to the peak, cosine down to the floor share at the end.
