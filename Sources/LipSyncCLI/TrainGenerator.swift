@@ -115,7 +115,7 @@ struct TrainGenerator: ParsableCommand {
             trainer.onBest = { step, psnr in
                 try generator.save(to: bestPath, metadata: ["step": String(step), "heldout_psnr_lower": String(format: "%.4f", psnr),
                                                             "seed": String(seed), "split": split])
-                FileHandle.standardError.write(Data(String(format: "  best held-out PSNR so far (%.2f dB at step %d): %@\n", psnr, step, bestPath).utf8))
+                note(String(format: "  best held-out PSNR so far (%.2f dB at step %d): %@", psnr, step, bestPath))
             }
             note("\(objective.trainingWindows) training windows; \(steps) steps of \(windows) x 5 frames")
             try trainer.run(resume: resume)

@@ -155,18 +155,16 @@ public struct SyncDetector: Sendable {
         let sorted = e.sorted()
         let floor = min(sorted[sorted.count / 10], loudestQuietFloor)
         let radius = max(1, Int((fps / 2).rounded()))
-        func percentile(_ s: ArraySlice<Double>, _ q: Double) -> Double {
-            let v = s.sorted()
-            return v[Int(q * Double(v.count - 1))]
-        }
+        func percentile(_ sorted: [Double], _ q: Double) -> Double { sorted[Int(q * Double(sorted.count - 1))] }
         let f = flux.isEmpty ? [] : valid.map { $0 < flux.count ? flux[$0] : .nan }
         var speech = 0
         for i in e.indices where e[i] > max(-3.0, floor + 1.0) {
             let window = max(0, i - radius)..<min(e.count, i + radius + 1)
-            guard percentile(e[window], 0.9) - percentile(e[window], 0.1) >= minimumModulation else { continue }
+            let levels = e[window].sorted()
+            guard percentile(levels, 0.9) - percentile(levels, 0.1) >= minimumModulation else { continue }
             if !f.isEmpty {
-                let near = f[window].filter { !$0.isNaN }
-                guard !near.isEmpty, percentile(near[...], 0.5) >= minimumFlux else { continue }
+                let near = f[window].filter { !$0.isNaN }.sorted()
+                guard !near.isEmpty, percentile(near, 0.5) >= minimumFlux else { continue }
             }
             speech += 1
         }

@@ -138,9 +138,9 @@ public enum SyncEvaluation {
             let frames = (visual.first?.start ?? 0)..<((visual.last?.start ?? 0) + SyncNet.frames)
             return LearnedSync.estimate(track: 0, frames: frames, rows: rows, fps: c.fps, vshift: vshift)
         }
-        var columns = SpeechEnergy.Columns()
-        columns.push(SpeechEnergy.mel.compute(m))
-        let audio = SpeechEnergy.perFrame(columns.energy, fps: c.fps, frames: c.mouth.count)
+        // The correlation method reads the level alone: no flux on this per-shift path.
+        let mel = SpeechEnergy.mel.compute(m)
+        let audio = SpeechEnergy.perFrame((0..<mel.count).map { SpeechEnergy.level(mel, column: $0) }, fps: c.fps, frames: c.mouth.count)
         let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
         let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
         return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)

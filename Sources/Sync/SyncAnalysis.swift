@@ -77,9 +77,9 @@ public struct SyncSignals: Sendable {
                 (w.start, LearnedSync.distanceRow(.init(start: w.start, embedding: w.embedding), audio: audioPass.embeddings, vshift: vshift))
             }
         }
-        let audio = SpeechEnergy.perFrame(audioPass.speech.energy, fps: fps, frames: count)
-        var s = SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: audio)
-        s.spectralFlux = SpeechEnergy.perFrame(audioPass.speech.flux, fps: fps, frames: count)
+        let speech = audioPass.speech.perFrame(fps: fps, frames: count)
+        var s = SyncSignals(fps: fps, frameCount: count, mouth: mouth, audio: speech.energy)
+        s.spectralFlux = speech.flux
         for k in rows.keys { rows[k]!.sort { $0.start < $1.start } }
         s.learnedRows = rows
         s.learnedVShift = model == nil ? 0 : vshift
@@ -90,16 +90,14 @@ public struct SyncSignals: Sendable {
     /// Speech-band energy and spectral flux per video frame, streamed through the mel front end
     /// (what `SyncDetector.speechFraction` reads).
     public static func speechEvidence(path: String, fps: Double, frames: Int) throws -> (energy: [Double], flux: [Double]) {
-        let columns = try AudioPass.run(path: path, fps: fps, model: nil).speech
-        return (SpeechEnergy.perFrame(columns.energy, fps: fps, frames: frames), SpeechEnergy.perFrame(columns.flux, fps: fps, frames: frames))
+        try AudioPass.run(path: path, fps: fps, model: nil).speech.perFrame(fps: fps, frames: frames)
     }
 
     /// The same for 16 kHz mono samples in memory, one reading per frame of their length.
     public static func speechEvidence(samples: [Float], fps: Double) -> (energy: [Double], flux: [Double]) {
         var columns = SpeechEnergy.Columns()
         columns.push(SpeechEnergy.mel.compute(samples))
-        let frames = Int(Double(samples.count) / Double(AudioReader.defaultSampleRate) * fps)
-        return (SpeechEnergy.perFrame(columns.energy, fps: fps, frames: frames), SpeechEnergy.perFrame(columns.flux, fps: fps, frames: frames))
+        return columns.perFrame(fps: fps, frames: Int(Double(samples.count) / Double(AudioReader.defaultSampleRate) * fps))
     }
 
     /// One track's mouth opening laid on the whole frame grid (NaN outside the track), so shifted
@@ -181,6 +179,11 @@ enum SpeechEnergy {
 
     static let bands = 5..<60
 
+    /// The speech band's mean level in column `t` (what the correlation method compares with the mouth).
+    static func level(_ m: MelFrames, column t: Int) -> Double {
+        bands.reduce(0.0) { $0 + Double(m[column: t, band: $1]) } / Double(bands.count)
+    }
+
     /// Per mel column: the speech band's mean level, and its spectral flux, the mean absolute change
     /// of the band's *shape* (each band minus the column's mean, so loudness changes do not count)
     /// against the column two hops (25 ms) earlier. Speech moves its formants every few tens of
@@ -194,7 +197,7 @@ enum SpeechEnergy {
 
         mutating func push(_ m: MelFrames) {
             for t in 0..<m.count {
-                let level = bands.reduce(0.0) { $0 + Double(m[column: t, band: $1]) } / Double(bands.count)
+                let level = SpeechEnergy.level(m, column: t)
                 let shape = bands.map { Double(m[column: t, band: $0]) - level }
                 energy.append(level)
                 if previous.count == 2 {
@@ -205,6 +208,11 @@ enum SpeechEnergy {
                 }
                 previous.append(shape)
             }
+        }
+
+        /// Both readings averaged over each video frame's columns (`SpeechEnergy.perFrame`).
+        func perFrame(fps: Double, frames: Int) -> (energy: [Double], flux: [Double]) {
+            (SpeechEnergy.perFrame(energy, fps: fps, frames: frames), SpeechEnergy.perFrame(flux, fps: fps, frames: frames))
         }
     }
 

@@ -180,26 +180,30 @@ public final class Trainer<O: Objective> {
                 window.removeAll()
                 if step - startStep >= 200 { t0 = Date(); startStep = step }
             }
-            if let ckpt = options.checkpoint, step % options.checkpointEvery == 0 || step == steps { try saveCheckpoint(to: ckpt) }
             if (options.evalEvery > 0 && step % options.evalEvery == 0) || step == steps {
-                let h = objective.evaluate()
-                guard !h.isEmpty else { continue }
-                var line = "\n  held-out:"
-                for (k, v) in h.sorted(by: { $0.key < $1.key }) {
-                    let label = (k.hasPrefix("heldout_") ? String(k.dropFirst("heldout_".count)) : k).replacingOccurrences(of: "_", with: " ")
-                    line += String(format: "  %@ %.4f", label, v)
-                }
-                progress(line + "\n")
-                var record = h
-                record["step"] = Double(step)
-                try logFile?.append(record)
-                if let name = options.bestMetric, let value = h[name], !value.isNaN, value > (bestValue ?? -.infinity) {
-                    bestValue = value
-                    try onBest?(step, value)
-                    // The checkpoint was written before this evaluation: record the new best in it too.
-                    if let ckpt = options.checkpoint { try saveCheckpoint(to: ckpt) }
-                }
+                try evaluateHeldOut()
             }
+            // After the evaluation, so that a checkpoint of the same step holds the best value it found.
+            if let ckpt = options.checkpoint, step % options.checkpointEvery == 0 || step == steps { try saveCheckpoint(to: ckpt) }
+        }
+    }
+
+    /// One held-out measurement: progress line, log record, and `onBest` when it beats the best so far.
+    private func evaluateHeldOut() throws {
+        let h = objective.evaluate()
+        guard !h.isEmpty else { return }
+        var line = "\n  held-out:"
+        for (k, v) in h.sorted(by: { $0.key < $1.key }) {
+            let label = (k.hasPrefix("heldout_") ? String(k.dropFirst("heldout_".count)) : k).replacingOccurrences(of: "_", with: " ")
+            line += String(format: "  %@ %.4f", label, v)
+        }
+        progress(line + "\n")
+        var record = h
+        record["step"] = Double(step)
+        try logFile?.append(record)
+        if let name = options.bestMetric, let value = h[name], !value.isNaN, value > (bestValue ?? -.infinity) {
+            bestValue = value
+            try onBest?(step, value)
         }
     }
 
