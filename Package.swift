@@ -29,9 +29,11 @@ let package = Package(
         .target(name: "Parallel"),
         // Direct convolution kernels compiled for AVX2 and AVX-512 and chosen at run time.
         .target(name: "CKernels"),
+        // oneDNN (Debian's libdnnl-dev) behind Conv2d; no pkg-config file ships with it.
+        .target(name: "COneDNN", linkerSettings: [.linkedLibrary("dnnl")]),
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Audio", dependencies: ["Media", "CFFTW", "Parallel"]),
-        .target(name: "NN", dependencies: ["COpenBLAS", "CKernels"]),
+        .target(name: "NN", dependencies: ["COpenBLAS", "CKernels", "COneDNN"]),
         // Model-agnostic training (loop, schedule, checkpoints, log) beside the engine, not inside a model.
         .target(name: "Training", dependencies: ["NN"]),
         .target(name: "Vision", dependencies: ["Media", "NN"]),

@@ -28,6 +28,15 @@ public final class Conv2d: Layer {
     /// The weights packed for the direct kernel: forward, and flipped for dL/dx.
     private var packedForward: Tensor?, packedBackward: Tensor?
 
+    /// Which implementation runs this layer; `ConvolutionBackend.configured` unless set (tests,
+    /// benchmarks). Depthwise layers always stay on the engine's own kernels.
+    public var backend = ConvolutionBackend.configured
+    private var oneDNN: OneDNNConvolution?
+    /// Set by the first backward: later primitives are made for training, not for inference only.
+    private var trains = false
+    /// A geometry oneDNN refused; the engine's kernels serve it from then on.
+    private var oneDNNRefused: [Int]?
+
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true, name: String = "conv",
                 rng: inout SeededRandom) {
@@ -90,6 +99,19 @@ public final class Conv2d: Layer {
         kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) && groups == 1 && g.hwo >= 64
     }
 
+    /// The oneDNN primitives for this input shape and backward level, when this layer runs on oneDNN.
+    private func oneDNNConvolution(_ x: Tensor, backward: Int) -> OneDNNConvolution? {
+        guard backend == .oneDNN, !isDepthwise, oneDNNRefused != x.shape else { return nil }
+        if let c = oneDNN, c.inputShape == x.shape, c.backwardLevel >= backward { return c }
+        oneDNN = nil
+        oneDNN = OneDNNConvolution(self, input: x.shape, backward: backward)
+        if oneDNN == nil { oneDNNRefused = x.shape }
+        return oneDNN
+    }
+    private var backwardLevel: Int { computesInputGradient ? 2 : 1 }
+    /// The implementations oneDNN chose for the last shape (benchmarks), nil on the engine's kernels.
+    public var oneDNNImplementation: String? { oneDNN?.implementation }
+
     // MARK: forward
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -97,7 +119,9 @@ public final class Conv2d: Layer {
         input = x
         let g = geometry(x)
         let y = reuse(&out, [x.n, outChannels, g.ho, g.wo])
-        if isDepthwise {
+        if let d = oneDNNConvolution(x, backward: trains ? backwardLevel : 0) {
+            d.forward(x.data, weight: weight.value.data, bias: bias.map { UnsafePointer($0.value.data) }, into: y.data)
+        } else if isDepthwise {
             depthwiseForward(x, y, g)
         } else if usesDirectKernel(g) && directPays(reducing: inChannels, producing: outChannels, g) {
             let packed = reuse(&packedForward, [lsk_packed_floats(Int32(outChannels), Int32(inChannels))])
@@ -338,6 +362,13 @@ public final class Conv2d: Layer {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(x)
         let dx = reuse(&gradIn, x.shape)
+        trains = true
+        if let d = oneDNNConvolution(x, backward: backwardLevel) {
+            d.backward(x.data, dy.data, weight: weight.value.data, weightGradient: weight.grad.data,
+                       biasGradient: bias?.grad.data, inputGradient: computesInputGradient ? dx.data : nil)
+            if !computesInputGradient { dx.zero() }
+            return dx
+        }
         let directDx = usesDirectKernel(g) && computesInputGradient && directPays(reducing: outChannels, producing: inChannels, g)
         // The direct kernel writes every element of dx; the other paths accumulate into it.
         if !directDx { dx.zero() }
