@@ -34,10 +34,11 @@ tools/.venv/bin/python:
 	python3 -m venv tools/.venv
 	tools/.venv/bin/pip install -r tools/requirements-torch.txt
 
-# Engine against PyTorch, both OpenBLAS settings issue 13 names (docs/benchmarks.md).
+# Engine against PyTorch, both OpenBLAS settings issue 13 names (docs/benchmarks.md); under
+# auto-detect the convolutions also run on oneDNN, in turn with the engine's kernels.
 bench-nn: tools/.venv/bin/python
 	swift build -c release
-	env -u OPENBLAS_CORETYPE .build/release/lipsync-bench nn --runs 5
+	env -u OPENBLAS_CORETYPE .build/release/lipsync-bench nn --runs 5 --backend both
 	OPENBLAS_CORETYPE=Haswell .build/release/lipsync-bench nn --runs 5
 
 # Every convolution of the four networks in LipSync's engine, then in oneDNN (Debian's libdnnl-dev,

@@ -167,15 +167,34 @@ struct NNBench: ParsableCommand {
     @Option(help: "One of syncnet, generator, sync-model, painter; all four when absent.") var only = ""
     @Option(help: "Python with torch.") var python = "tools/.venv/bin/python"
     @Flag(help: "Skip the PyTorch side.") var noPeer = false
+    @Option(help: "Which implementation runs the convolutions: engine, onednn, or both (each network timed on the engine's kernels and on oneDNN in turn, one run of each, the oneDNN line with its ratio to the engine). Without it, what `lipsync` uses (LIPSYNC_CONV_BACKEND, else the default).")
+    var backend = ""
+
+    func validate() throws {
+        guard ["", "engine", "onednn", "both"].contains(backend) else { throw ValidationError("--backend is engine, onednn or both, not '\(backend)'") }
+        if backend == "onednn" || backend == "both", let why = ConvolutionBackend.loadFailure { throw ValidationError("oneDNN does not load: \(why)") }
+    }
 
     func run() throws {
         // OpenBLAS's own threaded sgemm on 2048^3, before the engine takes the threads over: the ceiling.
         let ceiling = sgemmCeiling()
         var rng = SeededRandom(seed: 1)
         var ours: [String: (forward: Timing, step: Timing, parameters: Int)] = [:]
+        var onOneDNN: [String: (forward: Timing, step: Timing)] = [:]
         for net in benchNetworks(only: only, rng: &rng) {
-            let t = net.measure(runs: runs)
-            ours[net.name] = (t.forward, t.step, net.parameters.reduce(0) { $0 + $1.value.count })
+            let parameters = net.parameters.reduce(0) { $0 + $1.value.count }
+            switch backend {
+            case "both":
+                let t = net.measureInterleaved(runs: runs)
+                ours[net.name] = (t.engine.forward, t.engine.step, parameters)
+                onOneDNN[net.name] = t.oneDNN
+            case "engine", "onednn":
+                net.use(backend == "engine" ? .engine : .oneDNN)
+                fallthrough
+            default:
+                let t = net.measure(runs: runs)
+                ours[net.name] = (t.forward, t.step, parameters)
+            }
         }
         var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"
@@ -199,6 +218,14 @@ struct NNBench: ParsableCommand {
         }
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset (auto-detect)"
         print("OPENBLAS_CORETYPE=\(coretype), \(String(cString: openblas_get_corename())) kernel, torch \(torchVersion)")
+        let shown = backend.isEmpty ? ConvolutionBackend.configured.rawValue : backend == "both" ? "engine (and onednn below each)" : backend
+        print("convolutions: \(shown)")
+        func oneDNNLine(_ name: String) {
+            guard let d = onOneDNN[name], let e = ours[name] else { return }
+            print(String(format: "  on onednn: forward %@, ratio onednn/engine %.2f; train step %@, ratio %.2f",
+                         d.forward.description, d.forward.median / e.forward.median, d.step.description, d.step.median / e.step.median)
+                  + (peer[name].map { String(format: "; against torch: forward %.2f, train step %.2f", d.forward.median / $0.forward.median, d.step.median / $0.step.median) } ?? ""))
+        }
         print(String(format: "sgemm ceiling (OpenBLAS, 2048^3, 2 threads): %.0f GFLOP/s", ceiling))
         let gflop: [String: Double] = ["syncnet": 2.4 * 64, "generator": 7.9 * 16]
         for name in ["syncnet", "generator"] {
@@ -210,6 +237,7 @@ struct NNBench: ParsableCommand {
             }
             print(String(format: "%@ (%.1f M params): ", name, Double(o.parameters) / 1e6)
                   + side("forward", o.forward, p?.forward, flop: work) + "; " + side("train step", o.step, p?.step, flop: 3 * work))
+            oneDNNLine(name)
         }
         for (name, batch, unit) in [("sync-model", 64.0, "pairs"), ("painter", 20.0, "frames")] {
             guard let o = ours[name] else { continue }
@@ -220,6 +248,7 @@ struct NNBench: ParsableCommand {
             }
             print(String(format: "%@ (%.2f M params, batch %.0f): ", name, Double(o.parameters) / 1e6, batch)
                   + side("forward", o.forward, p?.forward) + "; " + side("train step", o.step, p?.step))
+            oneDNNLine(name)
         }
     }
 }
@@ -228,6 +257,10 @@ struct NNBench: ParsableCommand {
 struct Timing {
     var median: Double, fastest: Double, slowest: Double
     var description: String { String(format: "%.3f s [%.3f–%.3f]", median, fastest, slowest) }
+
+    /// The median of repeated runs, with their extremes.
+    init(_ runs: [Double]) { self.init(median: LipSyncBench.median(runs), fastest: runs.min()!, slowest: runs.max()!) }
+    init(median: Double, fastest: Double, slowest: Double) { self.median = median; self.fastest = fastest; self.slowest = slowest }
 }
 
 /// `body` once untimed, then `runs` timed repetitions.

@@ -22,6 +22,52 @@ struct BenchNetwork {
         let s = timed(runs: runs) { adam.zeroGrad(); forward(); backward(); adam.update() }
         return (f, s)
     }
+
+    /// The same measurement on two backends, one run of each in turn (engine, oneDNN, engine, …), so
+    /// that a shared host's stolen time hits both alike; each convolution keeps its oneDNN primitives
+    /// while it runs on the engine.
+    func measureInterleaved(runs: Int) -> (engine: (forward: Timing, step: Timing), oneDNN: (forward: Timing, step: Timing)) {
+        func alternate(_ body: () -> Void) -> (Timing, Timing) {
+            var e: [Double] = [], d: [Double] = []
+            for r in 0...runs {
+                for backend in [ConvolutionBackend.engine, .oneDNN] {
+                    use(backend)
+                    let t0 = now(); body(); let t = now() - t0
+                    if r > 0 { if backend == .engine { e.append(t) } else { d.append(t) } }  // run 0 warms up
+                }
+            }
+            return (Timing(e), Timing(d))
+        }
+        setTraining(false)
+        let f = alternate(forward)
+        setTraining(true)
+        let adam = Adam(parameters: parameters, learningRate: 1e-4)
+        let s = alternate { adam.zeroGrad(); forward(); backward(); adam.update() }
+        return ((f.0, s.0), (f.1, s.1))
+    }
+
+    /// Puts every convolution of the network on one backend (`lipsync-bench nn --backend`).
+    func use(_ backend: ConvolutionBackend) {
+        for case let c as Conv2d in convolutions(in: root) { c.backend = backend }
+    }
+}
+
+/// Every convolution reachable from a network's stored properties, in declaration order (the
+/// networks keep their layers in private fields, arrays and Sequentials; reflection finds them all).
+func convolutions(in root: Any) -> [Layer] {
+    var seen = Set<ObjectIdentifier>(), found: [Layer] = []
+    func visit(_ value: Any, depth: Int) {
+        if value is Conv2d || value is ConvTranspose2d {
+            let l = value as! Layer
+            if seen.insert(ObjectIdentifier(l)).inserted { found.append(l) }
+            return
+        }
+        // Tensors and plain arrays hold numbers, not layers.
+        guard depth < 12, !(value is Tensor || value is [Float] || value is [Int] || value is [Double]) else { return }
+        for child in Mirror(reflecting: value).children { visit(child.value, depth: depth + 1) }
+    }
+    visit(root, depth: 0)
+    return found
 }
 
 /// Wav2Lip's SyncNet (batch 64) and generator (batch 16), as issue 13 names them, and the project's

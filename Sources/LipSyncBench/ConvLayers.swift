@@ -22,23 +22,6 @@ struct ConvLayersBench: ParsableCommand {
             for i in 0..<t.count { t[i] = rng.normal() }
             return t
         }
-        // Every convolution reachable from a network's stored properties, in declaration order (the
-        // networks keep their layers in private fields, arrays and Sequentials; reflection finds them all).
-        func convolutions(in root: Any) -> [Layer] {
-            var seen = Set<ObjectIdentifier>(), found: [Layer] = []
-            func visit(_ value: Any, depth: Int) {
-                if value is Conv2d || value is ConvTranspose2d {
-                    let l = value as! Layer
-                    if seen.insert(ObjectIdentifier(l)).inserted { found.append(l) }
-                    return
-                }
-                // Tensors and plain arrays hold numbers, not layers.
-                guard depth < 12, !(value is Tensor || value is [Float] || value is [Int] || value is [Double]) else { return }
-                for child in Mirror(reflecting: value).children { visit(child.value, depth: depth + 1) }
-            }
-            visit(root, depth: 0)
-            return found
-        }
         var lines = ["# lipsync-bench conv-layers, \(Compute.threads) threads, runs \(runs)",
                      "net\tkind\tcount\tn\tc\th\tw\toc\tkh\tkw\tsh\tsw\tph\tpw\toph\topw\tgroups\tdx\tforward_s\tbackward_s"]
         func replay(_ name: String, _ layers: [Layer]) {
