@@ -183,18 +183,15 @@ struct NNBench: ParsableCommand {
         var onOneDNN: [String: (forward: Timing, step: Timing)] = [:]
         for net in benchNetworks(only: only, rng: &rng) {
             let parameters = net.parameters.reduce(0) { $0 + $1.value.count }
-            switch backend {
-            case "both":
-                let t = net.measureInterleaved(runs: runs)
-                ours[net.name] = (t.engine.forward, t.engine.step, parameters)
-                onOneDNN[net.name] = t.oneDNN
-            case "engine", "onednn":
-                net.use(backend == "engine" ? .engine : .oneDNN)
-                fallthrough
-            default:
-                let t = net.measure(runs: runs)
-                ours[net.name] = (t.forward, t.step, parameters)
+            let backends: [ConvolutionBackend?] = switch backend {
+            case "both": [.engine, .oneDNN]
+            case "engine": [.engine]
+            case "onednn": [.oneDNN]
+            default: [nil]
             }
+            let t = net.measure(runs: runs, alternating: backends)
+            ours[net.name] = (t[0].forward, t[0].step, parameters)
+            if backend == "both" { onOneDNN[net.name] = t[1] }
         }
         var peer: [String: (forward: Timing, step: Timing)] = [:]
         var torchVersion = "-"
@@ -258,9 +255,11 @@ struct Timing {
     var median: Double, fastest: Double, slowest: Double
     var description: String { String(format: "%.3f s [%.3f–%.3f]", median, fastest, slowest) }
 
+}
+
+extension Timing {
     /// The median of repeated runs, with their extremes.
     init(_ runs: [Double]) { self.init(median: LipSyncBench.median(runs), fastest: runs.min()!, slowest: runs.max()!) }
-    init(median: Double, fastest: Double, slowest: Double) { self.median = median; self.fastest = fastest; self.slowest = slowest }
 }
 
 /// `body` once untimed, then `runs` timed repetitions.
@@ -268,7 +267,7 @@ func timed(runs: Int, _ body: () -> Void) -> Timing {
     body()
     var ts: [Double] = []
     for _ in 0..<runs { let t0 = now(); body(); ts.append(now() - t0) }
-    return Timing(median: median(ts), fastest: ts.min()!, slowest: ts.max()!)
+    return Timing(ts)
 }
 
 /// Median GFLOP/s of OpenBLAS's threaded sgemm on 2048^3.

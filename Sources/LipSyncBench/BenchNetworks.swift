@@ -13,37 +13,27 @@ struct BenchNetwork {
     let backward: () -> Void
 
     /// Inference (BatchNorm folded), then a train step: forward, backward of the fixed loss, Adam.
-    /// Leaves the network in training mode.
-    func measure(runs: Int) -> (forward: Timing, step: Timing) {
-        setTraining(false)
-        let f = timed(runs: runs, forward)
-        setTraining(true)
-        let adam = Adam(parameters: parameters, learningRate: 1e-4)
-        let s = timed(runs: runs) { adam.zeroGrad(); forward(); backward(); adam.update() }
-        return (f, s)
-    }
-
-    /// The same measurement on two backends, one run of each in turn (engine, oneDNN, engine, …), so
-    /// that a shared host's stolen time hits both alike; each convolution keeps its oneDNN primitives
-    /// while it runs on the engine.
-    func measureInterleaved(runs: Int) -> (engine: (forward: Timing, step: Timing), oneDNN: (forward: Timing, step: Timing)) {
-        func alternate(_ body: () -> Void) -> (Timing, Timing) {
-            var e: [Double] = [], d: [Double] = []
+    /// Leaves the network in training mode. With several backends, one run of each in turn (engine,
+    /// oneDNN, engine, …), so that a shared host's stolen time hits all alike; each convolution keeps
+    /// its oneDNN primitives while it runs on the engine. nil: the backends the layers already have.
+    func measure(runs: Int, alternating backends: [ConvolutionBackend?] = [nil]) -> [(forward: Timing, step: Timing)] {
+        func alternate(_ body: () -> Void) -> [Timing] {
+            var times = Array(repeating: [Double](), count: backends.count)
             for r in 0...runs {
-                for backend in [ConvolutionBackend.engine, .oneDNN] {
-                    use(backend)
+                for (i, backend) in backends.enumerated() {
+                    if let backend { use(backend) }
                     let t0 = now(); body(); let t = now() - t0
-                    if r > 0 { if backend == .engine { e.append(t) } else { d.append(t) } }  // run 0 warms up
+                    if r > 0 { times[i].append(t) }  // run 0 warms up
                 }
             }
-            return (Timing(e), Timing(d))
+            return times.map(Timing.init)
         }
         setTraining(false)
         let f = alternate(forward)
         setTraining(true)
         let adam = Adam(parameters: parameters, learningRate: 1e-4)
         let s = alternate { adam.zeroGrad(); forward(); backward(); adam.update() }
-        return ((f.0, s.0), (f.1, s.1))
+        return zip(f, s).map { ($0, $1) }
     }
 
     /// Puts every convolution of the network on one backend (`lipsync-bench nn --backend`).

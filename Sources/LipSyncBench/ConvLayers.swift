@@ -70,7 +70,7 @@ struct ConvLayersBench: ParsableCommand {
             }
         }
         for net in benchNetworks(rng: &rng) {
-            let t = net.measure(runs: runs)
+            let t = net.measure(runs: runs)[0]
             lines.insert(String(format: "# network %@ forward_s %.6f step_s %.6f", net.name, t.forward.median, t.step.median), at: 1)
             // A training-mode forward leaves each convolution holding the input it saw.
             net.forward()
