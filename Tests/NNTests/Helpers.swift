@@ -57,3 +57,23 @@ func gradientCheck(_ layer: Layer, input: Tensor, samples: Int = 12, h: Float = 
         }
     }
 }
+
+/// Loads "case.<torch name>" from the ops fixture into each parameter, runs forward and backward,
+/// and compares the output, dL/dx and every parameter gradient with PyTorch's.
+func checkAgainstPyTorch(_ name: String, _ layer: Layer, params: [String: Parameter] = [:], tolerance: Float,
+                         file: StaticString = #filePath, line: UInt = #line) throws {
+    let f = NNFixture.ops
+    for (torchName, p) in params { try f.load("\(name).\(torchName)", into: p.value) }
+    let x = try f.tensor("\(name).x")
+    let y = layer.forward(x)
+    let yRef = try f.tensor("\(name).y")
+    XCTAssertEqual(y.shape, yRef.shape, name, file: file, line: line)
+    XCTAssertLessThan(maxRelativeError(y, yRef), tolerance, "\(name) forward", file: file, line: line)
+    layer.parameters.forEach { $0.grad.zero() }
+    let dx = layer.backward(try f.tensor("\(name).dy"))
+    XCTAssertLessThan(maxRelativeError(dx, try f.tensor("\(name).dx")), tolerance, "\(name) dx", file: file, line: line)
+    for (torchName, p) in params {
+        XCTAssertLessThan(maxRelativeError(p.grad, try f.tensor("\(name).d\(torchName)")), tolerance,
+                          "\(name) d\(torchName)", file: file, line: line)
+    }
+}

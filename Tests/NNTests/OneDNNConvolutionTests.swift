@@ -5,7 +5,6 @@ import XCTest
 /// and against the engine itself where a reference would only repeat it (accumulation, batch 1,
 /// shape changes, frozen inputs).
 final class OneDNNConvolutionTests: XCTestCase {
-    let f = NNFixture.ops
     let tolerance: Float = 1e-4
 
     override func setUpWithError() throws {
@@ -25,34 +24,12 @@ final class OneDNNConvolutionTests: XCTestCase {
         return c
     }
 
+    /// Every convolution fixture but the depthwise one, through the same comparison as TorchParityTests.
     func testMatchesPyTorch() throws {
-        let cases: [(String, Int, Int, (Int, Int), (Int, Int), (Int, Int), Int)] = [
-            ("conv3x3", 4, 6, (3, 3), (1, 1), (1, 1), 1),
-            ("conv_s12", 3, 5, (3, 3), (1, 2), (1, 1), 1),
-            ("conv_k31", 3, 4, (3, 1), (3, 1), (0, 0), 1),
-            ("conv_7x7s2", 3, 8, (7, 7), (2, 2), (3, 3), 1),
-            ("conv_groups", 4, 6, (3, 3), (1, 1), (1, 1), 2),
-            ("conv_1x1", 8, 5, (1, 1), (1, 1), (0, 0), 1),
-            ("conv3x3_direct_b1", 5, 19, (3, 3), (1, 1), (1, 1), 1),
-            ("conv3x3_direct_b3", 17, 33, (3, 3), (1, 1), (1, 1), 1),
-            ("conv3x3_narrow", 3, 4, (3, 3), (1, 1), (1, 1), 1),
-        ]
-        for (name, cin, cout, k, s, p, groups) in cases {
-            let c = convolution(cin, cout, k, s, p, groups: groups, backend: .oneDNN)
-            try f.load("\(name).weight", into: c.weight.value)
-            try f.load("\(name).bias", into: c.bias!.value)
-            let x = try f.tensor("\(name).x")  // Conv2d holds its input weakly: the caller keeps it
-            let y = c.forward(x)
-            XCTAssertNotNil(c.oneDNNImplementation, "\(name) fell back to the engine")
-            let yRef = try f.tensor("\(name).y")
-            XCTAssertEqual(y.shape, yRef.shape, name)
-            XCTAssertLessThan(maxRelativeError(y, yRef), tolerance, "\(name) forward")
-            c.parameters.forEach { $0.grad.zero() }
-            let dx = c.backward(try f.tensor("\(name).dy"))
-            withExtendedLifetime(x) {}
-            XCTAssertLessThan(maxRelativeError(dx, try f.tensor("\(name).dx")), tolerance, "\(name) dx")
-            XCTAssertLessThan(maxRelativeError(c.weight.grad, try f.tensor("\(name).dweight")), tolerance, "\(name) dweight")
-            XCTAssertLessThan(maxRelativeError(c.bias!.grad, try f.tensor("\(name).dbias")), tolerance, "\(name) dbias")
+        for t in TorchParityTests.convolutionCases where !(t.groups == t.cin && t.cin > 1) {
+            let c = convolution(t.cin, t.cout, t.kernel, t.stride, t.padding, groups: t.groups, backend: .oneDNN)
+            try checkAgainstPyTorch(t.name, c, params: ["weight": c.weight, "bias": c.bias!], tolerance: tolerance)
+            XCTAssertNotNil(c.oneDNNImplementation, "\(t.name) fell back to the engine")
         }
     }
 

@@ -6,44 +6,35 @@ final class TorchParityTests: XCTestCase {
     let f = NNFixture.ops
     let tolerance: Float = 1e-4
 
-    /// Loads "case.<torch name>" into each parameter, runs forward and backward, compares all.
     func check(_ name: String, _ layer: Layer, params: [String: Parameter] = [:], file: StaticString = #filePath, line: UInt = #line) throws {
-        for (torchName, p) in params { try f.load("\(name).\(torchName)", into: p.value) }
-        let x = try f.tensor("\(name).x")
-        let y = layer.forward(x)
-        let yRef = try f.tensor("\(name).y")
-        XCTAssertEqual(y.shape, yRef.shape, name, file: file, line: line)
-        XCTAssertLessThan(maxRelativeError(y, yRef), tolerance, "\(name) forward", file: file, line: line)
-        layer.parameters.forEach { $0.grad.zero() }
-        let dx = layer.backward(try f.tensor("\(name).dy"))
-        XCTAssertLessThan(maxRelativeError(dx, try f.tensor("\(name).dx")), tolerance, "\(name) dx", file: file, line: line)
-        for (torchName, p) in params {
-            XCTAssertLessThan(maxRelativeError(p.grad, try f.tensor("\(name).d\(torchName)")), tolerance,
-                              "\(name) d\(torchName)", file: file, line: line)
-        }
+        try checkAgainstPyTorch(name, layer, params: params, tolerance: tolerance, file: file, line: line)
     }
 
-    func conv(_ name: String, _ cin: Int, _ cout: Int, _ k: (Int, Int), _ s: (Int, Int), _ p: (Int, Int), groups: Int = 1) throws {
-        var rng = SeededRandom(seed: 1)
-        let c = Conv2d(cin, cout, kernel: k, stride: s, padding: p, groups: groups, rng: &rng)
-        try check(name, c, params: ["weight": c.weight, "bias": c.bias!])
-    }
+    /// The convolution fixtures (tools/make_nn_references.py), shared with OneDNNConvolutionTests.
+    /// `direct`: the direct 3×3 kernel where the CPU has one, on shapes where it would not be chosen.
+    static let convolutionCases: [(name: String, cin: Int, cout: Int, kernel: (Int, Int), stride: (Int, Int),
+                                   padding: (Int, Int), groups: Int, direct: Bool)] = [
+        ("conv3x3", 4, 6, (3, 3), (1, 1), (1, 1), 1, false),
+        ("conv_s12", 3, 5, (3, 3), (1, 2), (1, 1), 1, false),
+        ("conv_k31", 3, 4, (3, 1), (3, 1), (0, 0), 1, false),
+        ("conv_7x7s2", 3, 8, (7, 7), (2, 2), (3, 3), 1, false),
+        ("conv_groups", 4, 6, (3, 3), (1, 1), (1, 1), 2, false),
+        ("conv_dw", 6, 6, (5, 5), (2, 2), (2, 2), 6, false),
+        ("conv_1x1", 8, 5, (1, 1), (1, 1), (0, 0), 1, false),
+        ("conv3x3_direct_b1", 5, 19, (3, 3), (1, 1), (1, 1), 1, true),
+        ("conv3x3_direct_b3", 17, 33, (3, 3), (1, 1), (1, 1), 1, true),
+        ("conv3x3_narrow", 3, 4, (3, 3), (1, 1), (1, 1), 1, false),
+    ]
 
     func testConvolutions() throws {
-        try conv("conv3x3", 4, 6, (3, 3), (1, 1), (1, 1))
-        try conv("conv_s12", 3, 5, (3, 3), (1, 2), (1, 1))
-        try conv("conv_k31", 3, 4, (3, 1), (3, 1), (0, 0))
-        try conv("conv_7x7s2", 3, 8, (7, 7), (2, 2), (3, 3))
-        try conv("conv_groups", 4, 6, (3, 3), (1, 1), (1, 1), groups: 2)
-        try conv("conv_dw", 6, 6, (5, 5), (2, 2), (2, 2), groups: 6)
-        try conv("conv_1x1", 8, 5, (1, 1), (1, 1), (0, 0))
-        // The direct 3x3 kernel where the CPU has one, on shapes where it would not be chosen too.
-        Conv2d.alwaysDirect = true
         defer { Conv2d.alwaysDirect = false }
-        try conv("conv3x3_direct_b1", 5, 19, (3, 3), (1, 1), (1, 1))
-        try conv("conv3x3_direct_b3", 17, 33, (3, 3), (1, 1), (1, 1))
+        for t in Self.convolutionCases {
+            Conv2d.alwaysDirect = t.direct
+            var rng = SeededRandom(seed: 1)
+            let c = Conv2d(t.cin, t.cout, kernel: t.kernel, stride: t.stride, padding: t.padding, groups: t.groups, rng: &rng)
+            try check(t.name, c, params: ["weight": c.weight, "bias": c.bias!])
+        }
         Conv2d.alwaysDirect = false
-        try conv("conv3x3_narrow", 3, 4, (3, 3), (1, 1), (1, 1))
         var rng = SeededRandom(seed: 1)
         let t = ConvTranspose2d(4, 3, kernel: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), rng: &rng)
         try check("convt", t, params: ["weight": t.weight, "bias": t.bias!])
