@@ -32,6 +32,8 @@ public enum SyncEvaluation {
         public var clip: String
         public var dataset: String
         public var audioFrom: String
+        /// The dataset of the clip the audio came from (`dataset` for matched pairs).
+        public var audioDataset: String
         public var matched: Bool
         public var confidence: Double
         public var robustConfidence: Double
@@ -45,13 +47,18 @@ public enum SyncEvaluation {
         /// What the calibration map reads (`SyncCalibration.features`).
         public var calibrationFeatures: [Double]
 
-        init(clip: String, dataset: String, audioFrom: String, matched: Bool, reading r: TrackOffset) {
+        init(clip: String, dataset: String, audioFrom: String, audioDataset: String? = nil, matched: Bool, reading r: TrackOffset) {
             (self.clip, self.dataset, self.audioFrom, self.matched) = (clip, dataset, audioFrom, matched)
+            self.audioDataset = audioDataset ?? dataset
             (confidence, robustConfidence, dipSharpness, windowAgreement, syncProbability, audioDelayFrames) =
                 (r.confidence, r.robustConfidence, r.dipSharpness, r.windowAgreement, r.syncProbability, r.audioDelayFrames)
             minDist = r.minDist
             calibrationFeatures = SyncCalibration.features(of: r)
         }
+
+        /// A swapped pair whose audio comes from another dataset: another recording and usually another
+        /// kind of voice, easier to tell than a neighbour's, so it is reported apart.
+        public var crossDataset: Bool { dataset != audioDataset }
 
         /// What `detect` would call it: the calibrated probability's rule where there is one, else the
         /// confidence against `threshold`.
@@ -80,6 +87,9 @@ public enum SyncEvaluation {
         public var exactAccuracy: Double
         public var withinOneAccuracy: Double
         public var meanAbsoluteError: Double
+        /// Pairs behind the matched-vs-swapped figures (swapped: audio from the same dataset).
+        public var matchedPairs: Int = 0
+        public var swappedPairs: Int = 0
         public var auc: Double?
         public var f1: Double?
         /// Detection at the threshold: matched pairs called mismatched, swapped pairs caught, and
@@ -94,6 +104,22 @@ public enum SyncEvaluation {
         public var matchedConfidenceP5: Double?
         /// AUC of each statistic of `PairScore.statistics`.
         public var aucByStatistic: [String: Double] = [:]
+        /// With `SwapPlan.all`: the same figures against audio from the other datasets.
+        public var crossDatasetPairs: Int = 0
+        public var crossDatasetAUC: Double?
+        public var crossDatasetProbabilityAUC: Double?
+        public var crossDatasetCaughtRate: Double?
+    }
+
+    /// Whose audio each clip is paired with for the swapped pairs.
+    public enum SwapPlan: String, Sendable, CaseIterable {
+        /// The next clip's of the same dataset: one swapped pair per clip.
+        case next
+        /// Every other clip's of the same dataset.
+        case dataset
+        /// Every other clip's of every dataset given; those from another dataset are reported apart
+        /// (`Row.crossDatasetAUC`).
+        case all
     }
 
     /// Dataset label from a path under shared/data: GRID s1, GRID s4, other GRID speakers, CREMA-D, or "other".
@@ -129,21 +155,38 @@ public enum SyncEvaluation {
         return samples
     }
 
+    /// Audio made ready for offset search against one clip's picture: the learned model's
+    /// embeddings on that clip's frame grid, or the mel spectrogram the correlation method reads.
+    enum PreparedAudio {
+        case learned([Float])
+        case correlation(MelFrames)
+    }
+
+    static func prepare(_ samples: [Float], fps: Double, model: SyncNet?) -> PreparedAudio {
+        let mel = SpeechEnergy.mel.compute(samples)
+        if let model { return .learned(LearnedSync.audioEmbeddings(mel, fps: fps, model: model)) }
+        return .correlation(mel)
+    }
+
     /// Offset search for the clip's picture against `samples` moved by `shift` frames.
     static func search(_ c: Clip, audio samples: [Float], shift: Int, vshift: Int, model: SyncNet?) -> TrackOffset {
-        let m = moved(samples, shift: shift, fps: c.fps)
-        if let visual = c.visual, let model {
-            let audio = LearnedSync.audioEmbeddings(SpeechEnergy.mel.compute(m), fps: c.fps, model: model)
+        search(c, prepared: prepare(moved(samples, shift: shift, fps: c.fps), fps: c.fps, model: model), vshift: vshift)
+    }
+
+    static func search(_ c: Clip, prepared: PreparedAudio, vshift: Int) -> TrackOffset {
+        switch prepared {
+        case .learned(let audio):
+            let visual = c.visual ?? []
             let rows = visual.map { (start: $0.start, distances: LearnedSync.distanceRow($0, audio: audio, vshift: vshift)) }
             let frames = (visual.first?.start ?? 0)..<((visual.last?.start ?? 0) + SyncNet.frames)
             return LearnedSync.estimate(track: 0, frames: frames, rows: rows, fps: c.fps, vshift: vshift)
+        case .correlation(let mel):
+            // The correlation method reads the level alone: no flux on this per-shift path.
+            let audio = SpeechEnergy.perFrame((0..<mel.count).map { SpeechEnergy.level(mel, column: $0) }, fps: c.fps, frames: c.mouth.count)
+            let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
+            let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
+            return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)
         }
-        // The correlation method reads the level alone: no flux on this per-shift path.
-        let mel = SpeechEnergy.mel.compute(m)
-        let audio = SpeechEnergy.perFrame((0..<mel.count).map { SpeechEnergy.level(mel, column: $0) }, fps: c.fps, frames: c.mouth.count)
-        let valid = c.mouth.indices.filter { !c.mouth[$0].isNaN }
-        let range = (valid.first ?? 0)..<((valid.last ?? -1) + 1)
-        return CorrelationOffset.estimate(track: 0, frames: range, mouth: c.mouth, audio: audio, fps: c.fps, vshift: vshift, window: 25)
     }
 
     public static func shifts(_ c: Clip, range: ClosedRange<Int>, vshift: Int, model: SyncNet? = nil) -> [ShiftResult] {
@@ -153,18 +196,41 @@ public enum SyncEvaluation {
         }
     }
 
-    /// The clip with its own audio, and with the next clip's audio of the same dataset.
-    public static func pairs(_ clips: [Clip], vshift: Int, model: SyncNet? = nil) -> [PairScore] {
+    /// Each clip with its own audio, and with the audio of the clips `plan` names. Every clip's
+    /// audio is prepared once per frame rate, so pairing every clip with every other costs a
+    /// distance table per pair, not a pass of the audio tower.
+    public static func pairs(_ clips: [Clip], plan: SwapPlan = .next, vshift: Int, model: SyncNet? = nil,
+                             progress: ((_ done: Int, _ total: Int) -> Void)? = nil) -> [PairScore] {
+        var prepared: [String: PreparedAudio] = [:]
+        func audio(of a: Clip, for c: Clip) -> PreparedAudio {
+            // Learned embeddings lie on the picture's frame grid, so a 30 fps face needs its own.
+            let key = "\(c.fps) \(a.path)"
+            if let p = prepared[key] { return p }
+            let p = prepare(a.samples, fps: c.fps, model: model)
+            prepared[key] = p
+            return p
+        }
+        let datasets = Set(clips.map(\.dataset)).sorted()
+        let groups = datasets.map { ds in clips.filter { $0.dataset == ds } }
+        let everyClip = groups.flatMap { $0 }
         var out: [PairScore] = []
-        for ds in Set(clips.map(\.dataset)).sorted() {
-            let group = clips.filter { $0.dataset == ds }
+        var done = 0
+        for (ds, group) in zip(datasets, groups) {
             for (i, c) in group.enumerated() {
-                let own = search(c, audio: c.samples, shift: 0, vshift: vshift, model: model)
-                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true, reading: own))
-                guard group.count > 1 else { continue }
-                let other = group[(i + 1) % group.count]
-                let swapped = search(c, audio: other.samples, shift: 0, vshift: vshift, model: model)
-                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: other.path, matched: false, reading: swapped))
+                out.append(PairScore(clip: c.path, dataset: ds, audioFrom: c.path, matched: true,
+                                     reading: search(c, prepared: audio(of: c, for: c), vshift: vshift)))
+                let partners: [Clip]
+                switch plan {
+                case .next: partners = group.count > 1 ? [group[(i + 1) % group.count]] : []
+                case .dataset: partners = group.filter { $0.path != c.path }
+                case .all: partners = everyClip.filter { $0.path != c.path }
+                }
+                for o in partners {
+                    out.append(PairScore(clip: c.path, dataset: ds, audioFrom: o.path, audioDataset: o.dataset, matched: false,
+                                         reading: search(c, prepared: audio(of: o, for: c), vshift: vshift)))
+                }
+                done += 1
+                progress?(done, everyClip.count)
             }
         }
         return out
@@ -203,12 +269,16 @@ public enum SyncEvaluation {
         let sets = Array(Set(results.map(\.dataset))).sorted() + ["all"]
         return sets.map { ds in
             let r = ds == "all" ? results : results.filter { $0.dataset == ds }
-            let p = ds == "all" ? pairs : pairs.filter { $0.dataset == ds }
+            let rowPairs = ds == "all" ? pairs : pairs.filter { $0.dataset == ds }
+            let p = rowPairs.filter { $0.matched || !$0.crossDataset }
+            let cross = rowPairs.filter { $0.matched || $0.crossDataset }
+            let crossSwapped = cross.filter { !$0.matched }
             let n = Double(max(1, r.count))
             return Row(dataset: ds, clips: Set(r.map(\.clip)).count,
                        exactAccuracy: Double(r.filter { $0.predicted == $0.shift }.count) / n,
                        withinOneAccuracy: Double(r.filter { abs($0.predicted - $0.shift) <= 1 }.count) / n,
                        meanAbsoluteError: r.reduce(0.0) { $0 + Double(abs($1.predicted - $1.shift)) } / n,
+                       matchedPairs: p.filter(\.matched).count, swappedPairs: p.filter { !$0.matched }.count,
                        auc: auc(p), f1: p.isEmpty ? nil : f1(p, threshold: threshold),
                        falseAlarmRate: rate(p.filter(\.matched)) { $0.calledMismatched(threshold: threshold) },
                        swappedCaughtRate: rate(p.filter { !$0.matched }) { $0.calledMismatched(threshold: threshold) },
@@ -216,7 +286,11 @@ public enum SyncEvaluation {
                        matchedUncertainRate: rate(p.filter(\.matched)) { $0.calledUncertain(threshold: threshold) },
                        swappedUncertainRate: rate(p.filter { !$0.matched }) { $0.calledUncertain(threshold: threshold) },
                        matchedConfidenceP5: percentile(p.filter(\.matched).map(\.confidence), 0.05),
-                       aucByStatistic: Dictionary(uniqueKeysWithValues: Set(p.flatMap(\.statistics.keys)).compactMap { k in auc(p, statistic: k).map { (k, $0) } }))
+                       aucByStatistic: Dictionary(uniqueKeysWithValues: Set(p.flatMap(\.statistics.keys)).compactMap { k in auc(p, statistic: k).map { (k, $0) } }),
+                       crossDatasetPairs: crossSwapped.count,
+                       crossDatasetAUC: crossSwapped.isEmpty ? nil : auc(cross),
+                       crossDatasetProbabilityAUC: crossSwapped.isEmpty ? nil : auc(cross, statistic: "sync_probability"),
+                       crossDatasetCaughtRate: rate(crossSwapped) { $0.calledMismatched(threshold: threshold) })
         }
     }
 }
