@@ -312,6 +312,38 @@ public final class StreamingMel {
 /// scene cut), its mel window, and whether the frame is painted at all. A frame without that face
 /// comes back exactly as it went in. `lipsync generate` paints; `lipsync eval generate` also runs the
 /// two baselines through the same decisions, so all three renderings differ only in what is pasted.
+/// Which face of a frame `MouthDubber` paints: one track (`generate --track N`), or in each frame
+/// the most preferred face in view, so that a speaker is followed across scene cuts and
+/// re-detections, which give the same person a new track id.
+public struct FaceChoice: Sendable, Equatable {
+    /// Only this track.
+    public var only: Int?
+    /// Tracks never painted: faces `detect` calls not speaking on the video's own audio (a listener,
+    /// a mouth that barely moves).
+    public var excluded: Set<Int> = []
+    /// Preference among the faces in view, higher first; faces of unranked tracks (too short to
+    /// judge, or no audio to judge by) come after every ranked one, the largest first.
+    public var rank: [Int: Double] = [:]
+
+    public init(only: Int? = nil, excluded: Set<Int> = [], rank: [Int: Double] = [:]) {
+        (self.only, self.excluded, self.rank) = (only, excluded, rank)
+    }
+
+    /// Whatever face is in view, the largest first.
+    public static let largestFace = FaceChoice()
+
+    public static func track(_ id: Int) -> FaceChoice { FaceChoice(only: id) }
+
+    public func pick(_ faces: [FaceObservation]) -> FaceObservation? {
+        if let only { return faces.first { $0.track == only } }
+        func area(_ f: FaceObservation) -> Double { f.box.count >= 4 ? f.box[2] * f.box[3] : 0 }
+        return faces.filter { !excluded.contains($0.track) }.max { a, b in
+            let ra = rank[a.track] ?? -.infinity, rb = rank[b.track] ?? -.infinity
+            return ra != rb ? ra < rb : area(a) < area(b)
+        }
+    }
+}
+
 public final class MouthDubber {
     public enum Rendering: String, Sendable, CaseIterable {
         /// The generator.
@@ -332,28 +364,37 @@ public final class MouthDubber {
     }
 
     public let compositor: Compositor
-    public let track: Int?
+    public let choice: FaceChoice
     public let rendering: Rendering
     let mel: StreamingMel
     private var reference: RGBImage?
-    private var lastPainted = -2
+    private var lastPainted = -2, lastTrack: Int?
     public private(set) var painted = 0, untouched = 0
+    /// The tracks whose faces were painted (several when a speaker is followed across cuts).
+    public private(set) var paintedTracks: Set<Int> = []
     /// Frames of the face whose mouth was hidden (a hand, a microphone): left as they came, and
     /// counted in `painted` too, as the face's frames (`Compositor.mouthVisibility`).
     public private(set) var hidden = 0
 
-    public init(compositor: Compositor, track: Int?, mel: StreamingMel, rendering: Rendering = .generated) {
-        (self.compositor, self.track, self.mel, self.rendering) = (compositor, track, mel, rendering)
+    public init(compositor: Compositor, choice: FaceChoice, mel: StreamingMel, rendering: Rendering = .generated) {
+        (self.compositor, self.choice, self.mel, self.rendering) = (compositor, choice, mel, rendering)
+    }
+
+    /// `track` only, or with nil the largest face in view.
+    public convenience init(compositor: Compositor, track: Int?, mel: StreamingMel, rendering: Rendering = .generated) {
+        self.init(compositor: compositor, choice: track.map(FaceChoice.track) ?? .largestFace, mel: mel, rendering: rendering)
     }
 
     /// The frame rendered, or nil when the tracker kept no picture for it.
     public func render(_ f: FrameFaces) throws -> Rendered? {
         guard var image = f.image else { return nil }
-        guard let face = f.faces.first(where: { $0.track == (track ?? $0.track) }) else {
+        guard let face = choice.pick(f.faces) else {
             untouched += 1
             return Rendered(image: image, face: nil)
         }
-        if reference == nil || f.sceneCut || lastPainted != f.frame - 1 {
+        // Another track may be another person: a reference from the face before it would paint
+        // that face's teeth and lighting onto this one.
+        if reference == nil || f.sceneCut || lastPainted != f.frame - 1 || lastTrack != face.track {
             reference = Compositor.crop(image, landmarks: face.landmarks).crop
         }
         switch rendering {
@@ -370,6 +411,8 @@ public final class MouthDubber {
             compositor.pasteLowerHalf(of: Compositor.crop(image, landmarks: face.landmarks).crop, onto: &image, landmarks: face.landmarks)
         }
         lastPainted = f.frame
+        lastTrack = face.track
+        paintedTracks.insert(face.track)
         painted += 1
         return Rendered(image: image, face: face)
     }

@@ -14,7 +14,7 @@ struct GenerateCommand: ParsableCommand {
         discussion: """
         The output is an H.264 MP4 with the new speech as its audio, as long as the speech: a shorter video plays forward and back (no jump cut), a longer one is cut where the speech ends. Frames are read, painted, pasted and encoded as they come, so memory does not grow with the length. Only pixels under a feathered mouth-and-jaw mask change; a frame with no face, or with only other people's faces, passes through untouched, and so does a frame whose mouth is hidden behind a hand or a microphone (the painting fades out as it is covered). The painted mouth is colour-matched to the skin around it and follows the tracker's smoothed alignment.
 
-        The face painted is --track N, or with auto the track the sync model scores as speaking on the video's own audio (else the longest). The file carries a provenance mark (container tag `lipsync_generated`: version, model, source) that `lipsync probe` and `lipsync detect` report. A file without the mark proves nothing: tags are easy to strip.
+        The face painted is --track N, or with auto, in each frame, the face the sync model finds speaking on the video's own audio, so the speaker is followed across scene cuts (each starts a new track); a face judged not speaking while another speaks is left alone, and a video with no audio or no speech of its own gets the largest face in each frame. The file carries a provenance mark (container tag `lipsync_generated`: version, model, source) that `lipsync probe` and `lipsync detect` report. A file without the mark proves nothing: tags are easy to strip.
 
         Audio without speech is allowed (the mouth closes; a note says so on stderr).
 
@@ -45,7 +45,9 @@ struct GenerateCommand: ParsableCommand {
 
     struct Report: Encodable {
         var video: String, audio: String, output: String, model: String
+        /// `--track N`, or the one track painted; nil when auto painted several (`tracks_painted`).
         var track: Int?
+        var tracksPainted: [Int]
         var frames: Int, painted: Int, passedThrough: Int
         /// Frames of the face whose mouth was hidden (a hand, a microphone): left as they came.
         var mouthHidden: Int
@@ -86,8 +88,8 @@ struct GenerateCommand: ParsableCommand {
             if speechFraction < SyncDetector().minimumSpeechFraction {
                 note("\(audio): almost no speech (\(Int(100 * speechFraction)) % of frames): the mouth will mostly close")
             }
-            let chosen = try chooseTrack()
-            if let chosen { note("painting track \(chosen)") }
+            let (choice, choiceNote) = try chooseFaces()
+            if let choiceNote { note(choiceNote) }
 
             var tracker = FaceTracker.Options()
             tracker.keepImages = true
@@ -101,7 +103,7 @@ struct GenerateCommand: ParsableCommand {
             compareOptions.metadata = [MediaInfo.provenanceKey: mark + " (side by side)"]
             let side = try compare.map { try VideoWriter(path: $0, width: 2 * playback.width, height: playback.height, fps: fps, options: compareOptions) }
             let mel = try StreamingMel(path: audio, fps: fps)
-            let dubber = MouthDubber(compositor: Compositor(painter: painter), track: chosen, mel: mel)
+            let dubber = MouthDubber(compositor: Compositor(painter: painter), choice: choice, mel: mel)
             var written = 0
             // Where the time goes (the --json report's `timing`): rendering (crop, paint, paste) and
             // encoding are timed here; decoding and tracking are the rest of the loop.
@@ -126,7 +128,7 @@ struct GenerateCommand: ParsableCommand {
             let painted = dubber.painted - dubber.hidden
             FileHandle.standardError.write(Data("\r".utf8))
             guard dubber.painted > 0 else {
-                throw CLIError(description: "\(video): no face\(chosen.map { " of track \($0)" } ?? "") in any frame: nothing to paint", exitCode: 68)
+                throw CLIError(description: "\(video): no face\(choice.only.map { " of track \($0)" } ?? "") in any frame: nothing to paint", exitCode: 68)
             }
             let t2 = Date()
             try writer.finish()
@@ -137,7 +139,9 @@ struct GenerateCommand: ParsableCommand {
             let paint = dubber.compositor.paintSeconds
             let timing = Timing(setupS: elapsed - loopSeconds, decodeAndTrackS: loopSeconds - renderSeconds - encodeSeconds,
                                 paintS: paint, cropAndPasteS: renderSeconds - paint, encodeS: encodeSeconds)
-            let report = Report(video: video, audio: audio, output: output, model: modelPath, track: chosen, frames: written, painted: painted,
+            let report = Report(video: video, audio: audio, output: output, model: modelPath,
+                                track: choice.only ?? (dubber.paintedTracks.count == 1 ? dubber.paintedTracks.first : nil),
+                                tracksPainted: dubber.paintedTracks.sorted(), frames: written, painted: painted,
                                 passedThrough: written - dubber.painted, mouthHidden: dubber.hidden, adaptedSteps: adapted, speechSeconds: seconds, fps: fps, speechFraction: speechFraction,
                                 seconds: elapsed, realTimeFactor: seconds / elapsed, timing: timing)
             if json { try printJSON(report); return }
@@ -147,16 +151,41 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    /// --track N, or auto: the speaking track as `detect` names it on the video's own audio, else the
-    /// longest; nil when the video has a single track or none (paint whatever face appears).
-    func chooseTrack() throws -> Int? {
-        if let id = Int(track) { return id }
+    /// --track N, or auto: in each frame the face that speaks on the video's own audio, so that the
+    /// speaker is followed across scene cuts and re-detections (each starts a new track). A face
+    /// `detect` calls not speaking while another face speaks (a listener, a reaction shot) is left
+    /// alone; faces it cannot judge come after the ones it can, the largest first. A video without
+    /// audio of its own (picture-only dubbing material) or without speech in it: the largest face.
+    func chooseFaces() throws -> (choice: FaceChoice, note: String?) {
+        if let id = Int(track) { return (.track(id), "painting track \(id)") }
+        guard try MediaInfo(probing: video).audio != nil else {
+            return (.largestFace, "\(video): no audio of its own to tell the speaker by: painting the largest face in each frame")
+        }
         let model = try SyncNet(contentsOf: ModelLocator.url("sync.safetensors").path)
         let signals = try SyncSignals.gather(video: video, model: model)
-        guard signals.mouth.count > 1 else { return signals.mouth.keys.first }
-        // The face `detect` names as the speaker on the video's own audio.
-        if let speaker = SyncDetector().judge(signals, vshift: 15).speakingTrack { return speaker }
-        return signals.mouth.max { $0.value.values.count < $1.value.values.count }?.key
+        guard signals.mouth.count > 1 else { return (.largestFace, nil) }
+        let report = SyncDetector().judge(signals, vshift: 15)
+        guard report.verdict != .noSpeech else {
+            return (.largestFace, "\(video): no speech in its own audio to tell the speaker by: painting the largest face in each frame")
+        }
+        let choice = Self.faceChoice(report.tracks)
+        let names = report.tracks.map { "\($0.track) \($0.verdict.rawValue)" }.joined(separator: ", ")
+        return (choice, "tracks on the video's own audio: \(names); painting the speaking face in each frame")
+    }
+
+    /// The preference `chooseFaces` gives each judged track: speaking (in sync or offset) above the
+    /// rest, then by how surely the speech belongs to the face.
+    static func faceChoice(_ tracks: [SyncDetector.TrackVerdict]) -> FaceChoice {
+        func speaks(_ t: SyncDetector.TrackVerdict) -> Bool { t.verdict == .inSync || t.verdict == .offset }
+        var choice = FaceChoice()
+        // Without a face that clearly speaks, "not speaking" may be a small or still speaker misread:
+        // painting it is safer than leaving the dub's only face untouched.
+        let someoneSpeaks = tracks.contains(where: speaks)
+        for t in tracks {
+            if someoneSpeaks && t.verdict == .notSpeaking { choice.excluded.insert(t.track); continue }
+            choice.rank[t.track] = (speaks(t) ? 2 : 0) + min(1, max(0, t.offset.syncProbability ?? t.offset.confidence))
+        }
+        return choice
     }
 
     /// Fine-tunes `painter` on the video's first `seconds` (its own face, its own audio), then

@@ -22,6 +22,13 @@ public struct FaceObservation: Codable, Sendable {
     /// written to JSON: it is model input, not a measurement.
     public var mouthDescriptor: [Float] = []
 
+    public init(track: Int, box: [Double], landmarks: [SIMD3<Float>], rawLandmarks: [SIMD3<Float>], mouthOpening: Double,
+                mouthWidth: Double, presence: Float, interpolated: Bool, mouthDescriptor: [Float] = []) {
+        (self.track, self.box, self.landmarks, self.rawLandmarks) = (track, box, landmarks, rawLandmarks)
+        (self.mouthOpening, self.mouthWidth, self.presence, self.interpolated) = (mouthOpening, mouthWidth, presence, interpolated)
+        self.mouthDescriptor = mouthDescriptor
+    }
+
     enum CodingKeys: String, CodingKey {
         case track, box, landmarks, rawLandmarks, mouthOpening, mouthWidth, presence, interpolated
     }

@@ -375,6 +375,22 @@ final class CLITests: XCTestCase {
         let hidden = try JSONSerialization.jsonObject(with: Data(occluded.stdout.utf8)) as! [String: Any]
         XCTAssertEqual((hidden["mouth_hidden"] as? Int) ?? 0, 25, accuracy: 2)
         XCTAssertEqual((hidden["painted"] as? Int ?? 0) + (hidden["mouth_hidden"] as? Int ?? 0), hidden["frames"] as? Int)
+        // --track auto follows the face across a scene cut (a new track after it) in a picture-only
+        // video (no audio of its own to judge the speaker by), and on the video's own audio paints
+        // only the one of two faces that speaks.
+        let cut = try lipsync("generate", fixture("scene_cut.mp4"), "--audio", fixture("grid_face.mp4"),
+                              "-o", dir.appendingPathComponent("cut.mp4").path, "--model", model, "--json")
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertTrue(cut.stderr.contains("no audio of its own"), cut.stderr)
+        let cutReport = try JSONSerialization.jsonObject(with: Data(cut.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(cutReport["tracks_painted"] as? [Int], [0, 1])
+        XCTAssertEqual(cutReport["painted"] as? Int, cutReport["frames"] as? Int)
+        let two = try lipsync("generate", fixture("footage/two_people_one_speaking.mp4"), "--audio", fixture("grid_face.mp4"),
+                              "-o", dir.appendingPathComponent("two.mp4").path, "--model", model, "--json")
+        XCTAssertEqual(two.status, 0, two.stderr)
+        let twoReport = try JSONSerialization.jsonObject(with: Data(two.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(twoReport["tracks_painted"] as? [Int], [1], two.stderr)
+        XCTAssertEqual(twoReport["track"] as? Int, 1)
         let probe = try lipsync("probe", out, "--json")
         let info = try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as! [String: Any]
         XCTAssertNotNil(info["audio"])

@@ -312,6 +312,26 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual(same.pixels, before.pixels)
     }
 
+    /// `generate --track auto` follows the speaker across cuts: in each frame the preferred face in
+    /// view, listeners never, unjudged faces after judged ones and the largest first.
+    func testFaceChoicePicksThePreferredFaceInView() {
+        func face(_ track: Int, size: Double) -> FaceObservation {
+            FaceObservation(track: track, box: [0, 0, size, size], landmarks: [], rawLandmarks: [], mouthOpening: 0, mouthWidth: 0,
+                            presence: 1, interpolated: false)
+        }
+        let faces = [face(0, size: 40), face(1, size: 90), face(2, size: 60)]
+        XCTAssertEqual(FaceChoice.largestFace.pick(faces)?.track, 1)
+        XCTAssertEqual(FaceChoice.track(2).pick(faces)?.track, 2)
+        XCTAssertNil(FaceChoice.track(5).pick(faces))
+        let choice = FaceChoice(excluded: [1], rank: [0: 2.4, 2: 0.7])
+        XCTAssertEqual(choice.pick(faces)?.track, 0, "the speaking face, though smaller")
+        XCTAssertEqual(choice.pick([faces[1], faces[2]])?.track, 2, "a listener is never painted")
+        XCTAssertNil(choice.pick([faces[1]]))
+        XCTAssertEqual(choice.pick([face(7, size: 200), faces[2]])?.track, 2, "a judged face before an unjudged one")
+        XCTAssertEqual(choice.pick([face(7, size: 20), face(8, size: 30)])?.track, 8, "a new track after a cut is painted")
+        XCTAssertNil(choice.pick([]))
+    }
+
     func testPingPongPlaysForwardAndBack() throws {
         let path = Self.media.appendingPathComponent("grid_face.mp4").path
         let p = try PingPongFrames(path: path, count: 120, bufferBytes: 20 * 360 * 288 * 3)
