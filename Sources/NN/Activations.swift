@@ -11,8 +11,23 @@ public final class ReLU: Layer {
     }
     public func backward(_ dy: Tensor) -> Tensor {
         let yd = out!.data, dx = reuse(&gradIn, dy.shape), dxd = dx.data, dyd = dy.data
-        Compute.forEachBlock(dy.count) { r in for i in r { dxd[i] = yd[i] > 0 ? dyd[i] : 0 } }
+        Compute.forEachBlock(dy.count) { r in Self.mask(dyd, by: yd, into: dxd, r) }
         return dx
+    }
+
+    /// dx = dy where y > 0, else 0. Sixteen lanes at a time: written as a scalar select, the compiler
+    /// kept a branch per element, and the signs of activations are a coin toss to the predictor (the
+    /// scalar loop was 10 % of a sync-model train step on Zen 5, its forward 0.5 %).
+    @inline(__always)
+    static func mask(_ dy: UnsafeMutablePointer<Float>, by y: UnsafeMutablePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+        typealias V = SIMD16<Float>
+        var i = r.lowerBound
+        while i + V.scalarCount <= r.upperBound {
+            let g = UnsafeRawPointer(dy + i).loadUnaligned(as: V.self), v = UnsafeRawPointer(y + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: g.replacing(with: 0, where: .!(v .> 0)), as: V.self)
+            i += V.scalarCount
+        }
+        while i < r.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
     }
 }
 

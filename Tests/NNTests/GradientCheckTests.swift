@@ -96,4 +96,45 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertEqual(ga[i], (lp - lm) / (2 * h), accuracy: 2e-3)
         }
     }
+
+    /// BatchNorm's lane-wide sums: a large mean over a small spread (where Float sums would cancel),
+    /// and plane sizes that leave a tail after the lanes; ReLU's lane-wide mask with a tail too.
+    func testBatchNormStatisticsAndReLUMaskAcrossLaneTails() {
+        for hw in [1, 7, 13, 37] {
+            let x = Tensor(shape: [3, 2, 1, hw])
+            for i in 0..<x.count { x[i] = 1000 + rng.normal() * 0.01 }
+            let bn = BatchNorm2d(2)
+            let y = bn.forward(x)
+            for c in 0..<2 {
+                var v: [Double] = []
+                for n in 0..<3 { for i in 0..<hw { v.append(Double(x[(n * 2 + c) * hw + i])) } }
+                let mean = v.reduce(0, +) / Double(v.count)
+                let variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count)
+                for n in 0..<3 {
+                    for i in 0..<hw {
+                        let k = (n * 2 + c) * hw + i
+                        XCTAssertEqual(Double(y[k]), (Double(x[k]) - mean) / (variance + 1e-5).squareRoot(), accuracy: 2e-2, "hw \(hw)")
+                    }
+                }
+            }
+            // The input gradient is orthogonal to the constant and to x̂ per channel (PyTorch's formula).
+            let x2 = Tensor(shape: [3, 1, 1, hw]), dy = Tensor(shape: [3, 1, 1, hw])
+            for i in 0..<x2.count { x2[i] = 3 + rng.normal(); dy[i] = rng.normal() }
+            let bn2 = BatchNorm2d(1)
+            let xh = bn2.forward(x2).values
+            let dx = bn2.backward(dy)
+            guard x2.count > 1 else { continue }
+            var sum = 0.0, dot = 0.0, scale = 0.0
+            for i in 0..<dx.count { sum += Double(dx[i]); dot += Double(dx[i]) * Double(xh[i]); scale += abs(Double(dx[i])) }
+            XCTAssertEqual(sum, 0, accuracy: 1e-4 * max(1, scale), "hw \(hw)")
+            XCTAssertEqual(dot, 0, accuracy: 1e-4 * max(1, scale), "hw \(hw)")
+            let relu = ReLU(), r = Tensor(shape: [1, 1, 1, 16 * hw + hw % 16])
+            for i in 0..<r.count { r[i] = rng.normal() }
+            _ = relu.forward(r)
+            let g = Tensor(shape: r.shape)
+            for i in 0..<g.count { g[i] = rng.normal() }
+            let gx = relu.backward(g)
+            for i in 0..<r.count { XCTAssertEqual(gx[i], r[i] > 0 ? g[i] : 0) }
+        }
+    }
 }
