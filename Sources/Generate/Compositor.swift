@@ -307,11 +307,6 @@ public final class StreamingMel {
     }
 }
 
-/// The per-frame decisions of dubbing one face: which face (the chosen track's, or any when none is
-/// chosen), its reference crop (taken afresh at the start of every segment: first sight, a gap, a
-/// scene cut), its mel window, and whether the frame is painted at all. A frame without that face
-/// comes back exactly as it went in. `lipsync generate` paints; `lipsync eval generate` also runs the
-/// two baselines through the same decisions, so all three renderings differ only in what is pasted.
 /// Which face of a frame `MouthDubber` paints: one track (`generate --track N`), or in each frame
 /// the most preferred face in view, so that a speaker is followed across scene cuts and
 /// re-detections, which give the same person a new track id.
@@ -344,6 +339,11 @@ public struct FaceChoice: Sendable, Equatable {
     }
 }
 
+/// The per-frame decisions of dubbing one face: which face (`FaceChoice`), its reference crop (taken
+/// afresh at the start of every segment: first sight, a gap, a scene cut, another track), its mel
+/// window, and whether the frame is painted at all. A frame without that face comes back exactly as
+/// it went in. `lipsync generate` paints; `lipsync eval generate` also runs the two baselines through
+/// the same decisions, so all three renderings differ only in what is pasted.
 public final class MouthDubber {
     public enum Rendering: String, Sendable, CaseIterable {
         /// The generator.

@@ -176,14 +176,13 @@ struct GenerateCommand: ParsableCommand {
     /// The preference `chooseFaces` gives each judged track: speaking (in sync or offset) above the
     /// rest, then by how surely the speech belongs to the face.
     static func faceChoice(_ tracks: [SyncDetector.TrackVerdict]) -> FaceChoice {
-        func speaks(_ t: SyncDetector.TrackVerdict) -> Bool { t.verdict == .inSync || t.verdict == .offset }
         var choice = FaceChoice()
         // Without a face that clearly speaks, "not speaking" may be a small or still speaker misread:
         // painting it is safer than leaving the dub's only face untouched.
-        let someoneSpeaks = tracks.contains(where: speaks)
+        let someoneSpeaks = tracks.contains(where: \.verdict.followsTheSpeech)
         for t in tracks {
             if someoneSpeaks && t.verdict == .notSpeaking { choice.excluded.insert(t.track); continue }
-            choice.rank[t.track] = (speaks(t) ? 2 : 0) + min(1, max(0, t.offset.syncProbability ?? t.offset.confidence))
+            choice.rank[t.track] = (t.verdict.followsTheSpeech ? 2 : 0) + min(1, max(0, t.offset.syncProbability ?? t.offset.confidence))
         }
         return choice
     }

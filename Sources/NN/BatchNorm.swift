@@ -111,7 +111,7 @@ public final class BatchNorm2d: Layer {
     static func sums(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> (Double, Double) {
         var s = SIMD8<Double>(), s2 = SIMD8<Double>(), i = 0
         while i + 8 <= n {
-            let v = SIMD8<Double>(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            let v = SIMD8<Double>(load8(x + i))
             s += v; s2 += v * v
             i += 8
         }

@@ -13,6 +13,9 @@ public enum SyncVerdict: String, Codable, Sendable, CaseIterable {
     /// all: it is not the speaker (a listener, a photograph, a voice-over), which is not a mismatch.
     case notSpeaking = "not-speaking"
 
+    /// The face follows the speech (in sync, or at an offset): it is speaking.
+    public var followsTheSpeech: Bool { self == .inSync || self == .offset }
+
     /// Process exit status, so scripts can gate on the verdict (docs/cli.md).
     public var exitCode: Int32 {
         switch self {
@@ -202,7 +205,7 @@ public struct SyncDetector: Sendable {
     /// longer track on ties); none when no face may be speaking.
     public static func speaker(among judged: [TrackVerdict]) -> (tracks: [TrackVerdict], speaker: TrackVerdict?) {
         var tracks = judged
-        let speakers = tracks.filter { $0.verdict == .inSync || $0.verdict == .offset }
+        let speakers = tracks.filter(\.verdict.followsTheSpeech)
         for k in tracks.indices where tracks[k].verdict == .mismatched || tracks[k].verdict == .uncertain {
             if speakers.contains(where: { overlap(tracks[k].offset, $0.offset) >= 0.5 }) { tracks[k].verdict = .notSpeaking }
         }
