@@ -17,13 +17,17 @@ public final class Conv2d: Layer {
     private weak var input: Tensor?
     /// The shape the last forward saw (benchmarks replay a network's layers one by one).
     public var lastInputShape: [Int]? { input?.shape }
-    private var inputCopy: Tensor?
     private var out: Tensor?, gradIn: Tensor?
     /// Per-worker scratch: column buffer, its gradient, a GEMM output, a partial weight gradient.
     private var scratch: [Scratch] = []
+    /// Counts forwards, so a backward can tell that a scratch's columns are those of the last one.
+    private var forwards = 0
 
     final class Scratch {
         var col: Tensor?, dcol: Tensor?, gemm: Tensor?, dweight: Tensor?, padded: Tensor?
+        /// The images whose columns `col` holds, and the forward that wrote them: the weight
+        /// gradient multiplies the same columns, so a training backward reuses them.
+        var columns: (images: Range<Int>, forward: Int)?
     }
     /// The weights packed for the direct kernel: forward, and flipped for dL/dx.
     private var packedForward: Tensor?, packedBackward: Tensor?
@@ -117,6 +121,7 @@ public final class Conv2d: Layer {
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.c == inChannels, "Conv2d: input has \(x.c) channels, expected \(inChannels)")
         input = x
+        forwards &+= 1
         let g = geometry(x)
         let y = reuse(&out, [x.n, outChannels, g.ho, g.wo])
         if let d = oneDNNConvolution(x, backward: trains ? backwardLevel : 0) {
@@ -183,10 +188,16 @@ public final class Conv2d: Layer {
     }
 
     /// Images per batched GEMM, so that a worker's column buffer stays near `maxColumnFloats`.
+    /// In training, a worker's whole share of the batch when its columns fit in
+    /// `keptColumnFloats`: one chunk then leaves the columns in place for the backward.
     private func chunkSize(_ n: Int, _ g: ConvGeometry) -> Int {
         let k = inChannels / groups * g.kernelArea
+        if keepsColumns && n * k * g.hwo <= keptColumnFloats { return n }
         return max(1, min(n, maxColumnFloats / max(1, k * g.hwo)))
     }
+    /// Training (a backward has run), one group, batched columns: the forward's columns are what
+    /// the weight gradient multiplies, so keeping them saves the backward's im2col.
+    private var keepsColumns: Bool { trains && groups == 1 }
 
     /// Runs body(scratch, images, splitGemm) over the batch: whole images per worker when the batch
     /// can feed every worker, otherwise all images on one scratch with each GEMM split over workers.
@@ -213,13 +224,14 @@ public final class Conv2d: Layer {
     private func gemmForward(_ x: Tensor, _ y: Tensor, _ g: ConvGeometry) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
         let w = weight.value.data, bd = bias?.value.data, outC = outChannels, groups = groups
-        let direct = g.hwo >= Self.directPlane
+        let direct = g.hwo >= Self.directPlane, stamp = forwards
         if direct { prefillBias(y, g) }
         _ = forEachImageRange(x.n) { s, images, split in
             let chunk = direct ? 1 : chunkSize(images.count, g)
             for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
                 let colT = reuse(&s.col, [k, cols])
+                s.columns = nb == images.count && keepsColumns ? (images, stamp) : nil
                 for gi in 0..<groups {
                     im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
                     let a = w + gi * og * k
@@ -457,7 +469,7 @@ public final class Conv2d: Layer {
     private func gemmBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor, _ g: ConvGeometry, inputGradient wantsDx: Bool) {
         let cg = inChannels / groups, og = outChannels / groups, k = cg * g.kernelArea
         let w = weight.value.data, outC = outChannels, groups = groups, wCount = weight.value.count
-        let direct = g.hwo >= Self.directPlane
+        let direct = g.hwo >= Self.directPlane, stamp = forwards
         let used = forEachImageRange(x.n) { s, images, split in
             // Each worker accumulates its own weight gradient; they are summed afterwards.
             let dW = reuse(&s.dweight, [wCount])
@@ -465,11 +477,13 @@ public final class Conv2d: Layer {
             let chunk = direct ? 1 : chunkSize(images.count, g)
             for n0 in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let nb = min(chunk, images.upperBound - n0), cols = nb * g.hwo
+                // The forward's columns, when this worker's scratch still holds exactly them.
+                let kept = s.columns.map { $0.images == n0..<(n0 + nb) && $0.forward == stamp } ?? false
                 let colT = reuse(&s.col, [k, cols])
                 // The column gradient only where dL/dx comes from here (not a first layer, not the direct kernel).
                 let dcolT = wantsDx ? reuse(&s.dcol, [k, cols]) : nil
                 for gi in 0..<groups {
-                    im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data)
+                    if !kept { im2col(x, first: n0, batch: nb, channelOffset: gi * cg, channels: cg, g, into: colT.data) }
                     let dyg: UnsafeMutablePointer<Float>
                     if direct {
                         dyg = dy.data + (n0 * outC + gi * og) * g.hwo
