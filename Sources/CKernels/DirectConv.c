@@ -89,11 +89,14 @@ void lsk_pack3x3(const float *w, int cout, int cin, int backward_data, float *pa
 // broadcast weight serves three multiply-adds and each loaded strip eight (a 1 x 16 tile made 17
 // loads per 16 multiply-adds and measured slower on the wide layers). Strips are numbered row by
 // row, and a group of three may span rows; a short last group repeats its last strip and stores it
-// once.
+// once. The input is described by where output row oy starts (oy * row_step), the nine taps'
+// offsets from there and the distance between channel planes: stride 1 reads lsk_pad's planes,
+// stride 2 lsk_pad_split2's, whose even and odd columns lie apart so that a strip of 16 outputs
+// loads 16 consecutive floats at every tap.
 __attribute__((target("avx512f")))
-static void block_avx512(const float *padded, int channels, int height, int width, const float *block,
-                         const float *bias, int count, float *y) {
-    const size_t pw = padded_width(width), plane = padded_plane(height, width), out_plane = (size_t)height * width;
+static void block_avx512(const float *in, int channels, size_t plane, size_t row_step, const size_t taps[9],
+                         int height, int width, const float *block, const float *bias, int count, float *y) {
+    const size_t out_plane = (size_t)height * width;
     const int per_row = (width + 15) / 16, strips = height * per_row;
     for (int half = 0; half * 8 < count; half++) {
         const int first = half * 8, here = count - first < 8 ? count - first : 8;
@@ -105,7 +108,7 @@ static void block_avx512(const float *padded, int channels, int height, int widt
             for (int k = 0; k < 3; k++) {
                 const int s = s0 + (k < used ? k : used - 1), oy = s / per_row, ox = (s % per_row) * 16;
                 const int n = width - ox < 16 ? width - ox : 16;
-                base[k] = padded + (size_t)oy * pw + ox;
+                base[k] = in + (size_t)oy * row_step + ox;
                 out_offset[k] = (size_t)oy * width + ox;
                 mask[k] = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
             }
@@ -115,7 +118,7 @@ static void block_avx512(const float *padded, int channels, int height, int widt
                 const size_t cp = (size_t)c * plane;
                 const float *wc = block + (size_t)c * 9 * LSK_BLOCK + first;
                 for (int t = 0; t < 9; t++) {
-                    const size_t off = cp + (size_t)(t / 3) * pw + (t % 3);
+                    const size_t off = cp + taps[t];
                     const __m512 v0 = _mm512_loadu_ps(base[0] + off), v1 = _mm512_loadu_ps(base[1] + off), v2 = _mm512_loadu_ps(base[2] + off);
                     const float *wt = wc + t * LSK_BLOCK;
                     for (int o = 0; o < 8; o++) {
@@ -174,8 +177,56 @@ static void block_avx2(const float *padded, int channels, int height, int width,
 
 void lsk_conv3x3_block(const float *padded, int channels, int height, int width, const float *block,
                        const float *bias, int count, float *y) {
-    if (lsk_direct_conv_level() >= 2) block_avx512(padded, channels, height, width, block, bias, count, y);
-    else block_avx2(padded, channels, height, width, block, bias, count, y);
+    if (lsk_direct_conv_level() >= 2) {
+        const size_t pw = padded_width(width);
+        size_t taps[9];
+        for (int t = 0; t < 9; t++) taps[t] = (size_t)(t / 3) * pw + (t % 3);
+        block_avx512(padded, channels, padded_plane(height, width), pw, taps, height, width, block, bias, count, y);
+    } else {
+        block_avx2(padded, channels, height, width, block, bias, count, y);
+    }
+}
+
+// Stride 2. Padded row r (zero border included, (width + 2) floats P[0...]) is stored as its even
+// columns E[j] = P[2j] then its odd ones O[j] = P[2j + 1], each `half` = (width + 3) / 2 floats
+// (the last odd slot of an even-width row is a zero). Output (oy, ox) reads padded rows 2oy + ky
+// and columns 2ox + kx: E[ox], O[ox], E[ox + 1] for kx = 0, 1, 2.
+static size_t split_half(int width) { return (size_t)(width + 3) / 2; }
+static size_t split_plane(int height, int width) { return (size_t)(height + 2) * 2 * split_half(width); }
+
+size_t lsk_split2_floats(int channels, int height, int width) {
+    return (size_t)channels * split_plane(height, width) + 32;
+}
+
+void lsk_pad_split2(const float *x, int channels, int height, int width, float *split) {
+    const size_t half = split_half(width), plane = split_plane(height, width);
+    for (int c = 0; c < channels; c++) {
+        float *dst = split + c * plane;
+        memset(dst, 0, 2 * half * sizeof(float));
+        for (int r = 1; r <= height; r++) {
+            float *even = dst + (size_t)r * 2 * half, *odd = even + half;
+            const float *src = x + ((size_t)c * height + r - 1) * width;
+            // P[i] = src[i - 1] for 1 <= i <= width: odd slots take src[0], src[2], ...; even
+            // slots 1... take src[1], src[3], ...
+            even[0] = 0;
+            for (int j = 0; 2 * j < width; j++) odd[j] = src[2 * j];
+            for (int j = 1; 2 * j - 1 < width; j++) even[j] = src[2 * j - 1];
+            for (size_t j = (size_t)(width + 1) / 2; j < half; j++) odd[j] = 0;
+            for (size_t j = (size_t)width / 2 + 1; j < half; j++) even[j] = 0;
+        }
+        memset(dst + (size_t)(height + 1) * 2 * half, 0, 2 * half * sizeof(float));
+    }
+    memset(split + channels * plane, 0, 32 * sizeof(float));
+}
+
+int lsk_conv3x3s2_block(const float *split, int channels, int height, int width, const float *block,
+                        const float *bias, int count, float *y) {
+    if (lsk_direct_conv_level() < 2) return 0;
+    const size_t half = split_half(width), row = 2 * half;
+    const size_t taps[9] = {0, half, 1, row, row + half, row + 1, 2 * row, 2 * row + half, 2 * row + 1};
+    block_avx512(split, channels, split_plane(height, width), 2 * row, taps, (height + 1) / 2, (width + 1) / 2,
+                 block, bias, count, y);
+    return 1;
 }
 
 // Weight gradient. Per input channel and a few output channels, the nine taps' partial sums stay

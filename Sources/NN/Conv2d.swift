@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 
 /// 2-D convolution, PyTorch semantics: weight [Cout, Cin/groups, kh, kw], symmetric zero padding.
@@ -99,6 +100,18 @@ public final class Conv2d: Layer {
     static func stripsFilled(_ g: ConvGeometry, lanes: Int) -> Bool {
         Double(g.w) / Double(lanes * ((g.w + lanes - 1) / lanes)) >= 0.75
     }
+    /// Whether the forward of a 3x3, stride-2, padding-1 layer runs on the direct kernel (AVX-512 only):
+    /// where its output rows fill the vector strips and the layer is thin or its plane large, the
+    /// rule of the stride-1 kernel, read from `lipsync-bench conv-layers` (docs/engine.md).
+    func usesStride2Kernel(_ g: ConvGeometry) -> Bool {
+        guard kernel == (3, 3) && stride == (2, 2) && padding == (1, 1) && groups == 1 && Self.directLevel >= 2,
+              Self.stride2Enabled else { return false }
+        if Self.alwaysDirect { return true }
+        let outputs = ConvGeometry(h: g.ho, w: g.wo, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, ho: g.ho, wo: g.wo)
+        return Self.stripsFilled(outputs, lanes: 16) && (outChannels <= 64 || inChannels <= 96 || g.hwo >= 2048)
+    }
+    /// LIPSYNC_DIRECT_STRIDE2=0 keeps strided layers on im2col + GEMM (comparisons).
+    static let stride2Enabled = ProcessInfo.processInfo.environment["LIPSYNC_DIRECT_STRIDE2"] != "0"
     func isPointwise(_ g: ConvGeometry) -> Bool {
         kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) && groups == 1 && g.hwo >= 64
     }
@@ -133,6 +146,11 @@ public final class Conv2d: Layer {
             lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 0, packed.data)
             direct(x.data, images: x.n, channels: inChannels, outChannels: outChannels, g, packed: packed.data,
                    bias: bias.map { UnsafePointer($0.value.data) }, into: y.data)
+        } else if usesStride2Kernel(g) {
+            let packed = reuse(&packedForward, [lsk_packed_floats(Int32(outChannels), Int32(inChannels))])
+            lsk_pack3x3(weight.value.data, Int32(outChannels), Int32(inChannels), 0, packed.data)
+            direct(x.data, images: x.n, channels: inChannels, outChannels: outChannels, g, stride2: true, packed: packed.data,
+                   bias: bias.map { UnsafePointer($0.value.data) }, into: y.data)
         } else if isPointwise(g) {
             prefillBias(y, g)
             for n in 0..<x.n {
@@ -152,16 +170,30 @@ public final class Conv2d: Layer {
 
     /// The direct kernel over a batch: `images` images of `channels` planes (h x w) into as many of
     /// `outChannels`. Whole images per worker when the batch feeds every worker; otherwise one image
-    /// at a time with its blocks of 16 output channels shared out.
+    /// at a time with its blocks of 16 output channels shared out. `stride2` reads the input at
+    /// stride 2 from its column-split copy (forward only: dL/dx of a strided layer is not a convolution
+    /// of this shape).
     private func direct(_ src: UnsafePointer<Float>, images: Int, channels: Int, outChannels: Int, _ g: ConvGeometry,
-                        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>) {
-        let padCount = lsk_padded_floats(Int32(channels), Int32(g.h), Int32(g.w))
-        let blocks = (outChannels + Int(LSK_BLOCK) - 1) / Int(LSK_BLOCK), block = Int(LSK_BLOCK), plane = g.h * g.w
+                        stride2: Bool = false, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        into dst: UnsafeMutablePointer<Float>) {
         let (c32, h32, w32) = (Int32(channels), Int32(g.h), Int32(g.w))
+        let padCount = stride2 ? lsk_split2_floats(c32, h32, w32) : lsk_padded_floats(c32, h32, w32)
+        let blocks = (outChannels + Int(LSK_BLOCK) - 1) / Int(LSK_BLOCK), block = Int(LSK_BLOCK)
+        let plane = g.h * g.w, outPlane = g.hwo
+        func pad(_ image: Int, into padded: UnsafeMutablePointer<Float>) {
+            if stride2 { lsk_pad_split2(src + image * channels * plane, c32, h32, w32, padded) }
+            else { lsk_pad(src + image * channels * plane, c32, h32, w32, padded) }
+        }
         func run(_ padded: UnsafePointer<Float>, image n: Int, blocks range: Range<Int>) {
             for b in range {
-                lsk_conv3x3_block(padded, c32, h32, w32, packed + b * channels * 9 * block, bias.map { $0 + b * block },
-                                  Int32(min(block, outChannels - b * block)), dst + (n * outChannels + b * block) * plane)
+                let weights = packed + b * channels * 9 * block, count = Int32(min(block, outChannels - b * block))
+                let out = dst + (n * outChannels + b * block) * outPlane, firstBias = bias.map { $0 + b * block }
+                if stride2 {
+                    let done = lsk_conv3x3s2_block(padded, c32, h32, w32, weights, firstBias, count, out)
+                    precondition(done == 1, "Conv2d: the stride-2 direct kernel needs AVX-512")
+                } else {
+                    lsk_conv3x3_block(padded, c32, h32, w32, weights, firstBias, count, out)
+                }
             }
         }
         if images >= Compute.threads {
@@ -169,14 +201,14 @@ public final class Conv2d: Layer {
             Compute.partition(images) { w, range in
                 let padded = reuse(&s[w].padded, [padCount])
                 for n in range {
-                    lsk_pad(src + n * channels * plane, c32, h32, w32, padded.data)
+                    pad(n, into: padded.data)
                     run(padded.data, image: n, blocks: 0..<blocks)
                 }
             }
         } else {
             let padded = reuse(&scratchFor(0).padded, [padCount])
             for n in 0..<images {
-                lsk_pad(src + n * channels * plane, c32, h32, w32, padded.data)
+                pad(n, into: padded.data)
                 Compute.partition(blocks) { _, range in run(padded.data, image: n, blocks: range) }
             }
         }

@@ -44,6 +44,51 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The stride-2 forward (the input split into even and odd columns) against the same layer on
+    /// im2col (a padding-0 copy of it on the zero-padded input never goes direct): odd and even
+    /// heights and widths, output rows shorter than, equal to and longer than a vector, partial
+    /// blocks of output channels, batch 1 and batches past the worker count, and a second forward
+    /// over the reused buffers. The backward of the same layer still goes through im2col and must
+    /// agree too.
+    func testStride2KernelMatchesIm2col() throws {
+        try XCTSkipIf(Conv2d.directLevel < 2, "no AVX-512 on this CPU: the stride-2 kernel is not used")
+        Conv2d.alwaysDirect = true
+        defer { Conv2d.alwaysDirect = false }
+        let cases: [(n: Int, cin: Int, cout: Int, h: Int, w: Int)] = [
+            (1, 3, 5, 7, 9), (2, 16, 17, 8, 32), (3, 5, 16, 11, 33), (1, 2, 3, 4, 64), (4, 6, 33, 5, 2), (1, 1, 8, 1, 1),
+        ]
+        var rng = SeededRandom(seed: 17)
+        for c in cases {
+            let label = "\(c)"
+            let direct = Conv2d(c.cin, c.cout, kernel: (3, 3), stride: (2, 2), padding: (1, 1), rng: &rng)
+            let reference = Conv2d(c.cin, c.cout, kernel: (3, 3), stride: (2, 2), padding: (0, 0), rng: &rng)
+            reference.weight.value.copy(from: direct.weight.value)
+            reference.bias!.value.copy(from: direct.bias!.value)
+            let pad = ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1)
+            let x = randomTensor([c.n, c.cin, c.h, c.w], rng: &rng)
+            XCTAssertTrue(direct.usesStride2Kernel(direct.geometry(x)), label)
+            XCTAssertFalse(reference.usesStride2Kernel(reference.geometry(pad.forward(x))), label)
+            for pass in 0..<2 {
+                let y = direct.forward(x), yRef = reference.forward(pad.forward(x))
+                XCTAssertEqual(y.shape, yRef.shape, label)
+                XCTAssertEqual(y.shape, [c.n, c.cout, (c.h + 1) / 2, (c.w + 1) / 2], label)
+                XCTAssertLessThan(maxRelativeError(y, yRef), 1e-5, "forward \(pass) \(label)")
+            }
+            let dy = randomTensor([c.n, c.cout, (c.h + 1) / 2, (c.w + 1) / 2], rng: &rng)
+            let dx = direct.backward(dy), dxRef = pad.backward(reference.backward(dy))
+            XCTAssertLessThan(maxRelativeError(dx, dxRef), 1e-5, "dx \(label)")
+            XCTAssertLessThan(maxRelativeError(direct.weight.grad, reference.weight.grad), 1e-4, "dW \(label)")
+        }
+        // The rule: the painter's first strided layer goes direct; wide layers over small planes do not.
+        Conv2d.alwaysDirect = false
+        func uses(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int) -> Bool {
+            let conv = Conv2d(cin, cout, kernel: (3, 3), stride: (2, 2), padding: (1, 1), rng: &rng)
+            return conv.usesStride2Kernel(conv.geometry(Tensor(shape: [1, cin, h, w])))
+        }
+        XCTAssertTrue(uses(16, 32, 128, 128))
+        XCTAssertFalse(uses(128, 192, 16, 16))   // output rows of 8 leave the strips half empty
+    }
+
     /// The choice between the paths follows the measured rule: thin or large-plane layers go direct,
     /// wide layers over small planes and mostly-empty vector rows stay on im2col.
     func testDirectKernelIsChosenWhereItMeasuredFaster() throws {

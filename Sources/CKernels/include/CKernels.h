@@ -31,6 +31,16 @@ void lsk_pack3x3(const float *w, int cout, int cin, int backward_data, float *pa
 void lsk_conv3x3_block(const float *padded, int channels, int height, int width, const float *block,
                        const float *bias, int count, float *y);
 
+/// Stride 2, padding 1: floats of the column-split copy of one image (lsk_pad_split2), and the copy:
+/// each zero-bordered row stored as its even columns, then its odd ones.
+size_t lsk_split2_floats(int channels, int height, int width);
+void lsk_pad_split2(const float *x, int channels, int height, int width, float *split);
+/// lsk_conv3x3_block at stride 2 from lsk_pad_split2's copy of an input of height x width, into
+/// (height + 1) / 2 x (width + 1) / 2 output planes. AVX-512 only: returns 0 and does nothing below
+/// level 2, 1 when done.
+int lsk_conv3x3s2_block(const float *split, int channels, int height, int width, const float *block,
+                        const float *bias, int count, float *y);
+
 /// Floats of one zero-bordered plane (lsk_pad lays `channels` of them one after another).
 size_t lsk_padded_plane_floats(int height, int width);
 
