@@ -219,17 +219,19 @@ public final class Conv2d: Layer {
         return scratch[w]
     }
 
-    /// Images per batched GEMM, so that a worker's column buffer stays near `maxColumnFloats`.
-    /// In training, a worker's whole share of the batch when its columns fit in
-    /// `keptColumnFloats`: one chunk then leaves the columns in place for the backward.
+    /// Images per batched GEMM: a worker's whole share of the batch when its columns fit in
+    /// `keptColumnFloats` (one chunk then leaves them in place for the backward), else chunks whose
+    /// column buffer stays near `maxColumnFloats`. The same rule in training and inference, and
+    /// whatever ran before: OpenBLAS sums small and large products in different orders, and a
+    /// resumed run must repeat the steps of an unbroken one bit for bit.
     private func chunkSize(_ n: Int, _ g: ConvGeometry) -> Int {
         let k = inChannels / groups * g.kernelArea
-        if keepsColumns && n * k * g.hwo <= keptColumnFloats { return n }
+        if groups == 1 && n * k * g.hwo <= keptColumnFloats { return n }
         return max(1, min(n, maxColumnFloats / max(1, k * g.hwo)))
     }
-    /// Training (a backward has run), one group, batched columns: the forward's columns are what
-    /// the weight gradient multiplies, so keeping them saves the backward's im2col.
-    private var keepsColumns: Bool { trains && groups == 1 }
+    /// One group: the forward's columns are what the weight gradient multiplies, so keeping them
+    /// saves the backward's im2col.
+    private var keepsColumns: Bool { groups == 1 }
 
     /// Runs body(scratch, images, splitGemm) over the batch: whole images per worker when the batch
     /// can feed every worker, otherwise all images on one scratch with each GEMM split over workers.
