@@ -270,6 +270,40 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual(same.pixels, original.pixels)
     }
 
+    /// The detail matches solve for the unsharp amount: a target made from the same picture by an
+    /// unsharp mask of a known amount gives that amount back, a target no sharper gives 0, and one
+    /// far sharper gives the cap.
+    func testUnsharpAmountIsSolvedFromTheTarget() {
+        let w = 60, h = 40
+        var rng = SeededRandom(seed: 12)
+        // A soft texture: noise through a 3 x 3 box blur.
+        let noise = (0..<(w * h)).map { _ in Float(80 + Int(rng.next() % 96)) }
+        var v = noise
+        for y in 1..<(h - 1) { for x in 1..<(w - 1) {
+            var sum: Float = 0
+            for dy in -1...1 { for dx in -1...1 { sum += noise[(y + dy) * w + x + dx] } }
+            v[y * w + x] = sum / 9
+        } }
+        let weight = (0..<(w * h)).map { k in k % w > 0 && k % w < w - 1 && k / w > 0 && k / w < h - 1 ? Float(1) : 0 }
+        // Only pixels whose neighbours all got the mask, so that L(target) = L(v) + a L(v − blur v) holds exactly.
+        let measured = (0..<(w * h)).map { k in k % w > 1 && k % w < w - 2 && k / w > 1 && k / w < h - 2 }
+        func sharpened(_ a: Float) -> [Float] {
+            var out = v
+            for y in 1..<(h - 1) { for x in 1..<(w - 1) {
+                let k = y * w + x
+                let blurred = (4 * v[k] + 2 * (v[k - 1] + v[k + 1] + v[k - w] + v[k + w]) + v[k - w - 1] + v[k - w + 1] + v[k + w - 1] + v[k + w + 1]) / 16
+                out[k] = v[k] + a * (v[k] - blurred)
+            } }
+            return out
+        }
+        for a0: Float in [0.3, 0.8, 1.7] {
+            let a = Compositor.solvedUnsharpAmount(v, target: sharpened(a0), weight: weight, measured: measured, width: w, height: h, maxAmount: 2)
+            XCTAssertEqual(a, a0, accuracy: 1e-3, "amount \(a0)")
+        }
+        XCTAssertEqual(Compositor.solvedUnsharpAmount(v, target: v, weight: weight, measured: measured, width: w, height: h, maxAmount: 2), 0)
+        XCTAssertEqual(Compositor.solvedUnsharpAmount(v, target: noise, weight: weight, measured: measured, width: w, height: h, maxAmount: 1), 1)
+    }
+
     /// The detail match in the frame: a pasted mouth softer than the frame's own is sharpened
     /// towards it (at most doubling its detail), nothing outside the paste's box changes, and a
     /// frame that is as sharp as before is left alone.
