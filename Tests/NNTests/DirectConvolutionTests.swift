@@ -8,6 +8,16 @@ import XCTest
 /// planes just at the width limit. The PyTorch parity cases `conv3x3_direct_*` check the same
 /// kernel against saved PyTorch outputs.
 final class DirectConvolutionTests: XCTestCase {
+    /// A 3x3 padding-1 layer, the same weights in a padding-0 layer, and the zero padding that makes
+    /// the second compute the first on im2col (padding 0 never takes a direct path).
+    static func layerAndPaddedTwin(_ cin: Int, _ cout: Int, stride: Int, rng: inout SeededRandom) -> (Conv2d, Conv2d, ZeroPad2d) {
+        let layer = Conv2d(cin, cout, kernel: (3, 3), stride: (stride, stride), padding: (1, 1), rng: &rng)
+        let twin = Conv2d(cin, cout, kernel: (3, 3), stride: (stride, stride), padding: (0, 0), rng: &rng)
+        twin.weight.value.copy(from: layer.weight.value)
+        twin.bias!.value.copy(from: layer.bias!.value)
+        return (layer, twin, ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1))
+    }
+
     func testDirectKernelMatchesIm2col() throws {
         try XCTSkipIf(Conv2d.directLevel == 0, "no AVX2/AVX-512 on this CPU: the direct kernel is not used")
         // Every case through the kernel, including those where im2col would be chosen as faster.
@@ -19,11 +29,7 @@ final class DirectConvolutionTests: XCTestCase {
         var rng = SeededRandom(seed: 7)
         for c in cases {
             let label = "\(c)"
-            let direct = Conv2d(c.cin, c.cout, kernel: (3, 3), padding: (1, 1), rng: &rng)
-            let reference = Conv2d(c.cin, c.cout, kernel: (3, 3), padding: (0, 0), rng: &rng)
-            reference.weight.value.copy(from: direct.weight.value)
-            reference.bias!.value.copy(from: direct.bias!.value)
-            let pad = ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1)
+            let (direct, reference, pad) = Self.layerAndPaddedTwin(c.cin, c.cout, stride: 1, rng: &rng)
             let x = randomTensor([c.n, c.cin, c.h, c.w], rng: &rng)
             XCTAssertTrue(direct.usesDirectKernel(direct.geometry(x)), label)
             XCTAssertTrue(direct.directPays(reducing: c.cin, producing: c.cout, direct.geometry(x)), label)
@@ -60,11 +66,7 @@ final class DirectConvolutionTests: XCTestCase {
         var rng = SeededRandom(seed: 17)
         for c in cases {
             let label = "\(c)"
-            let direct = Conv2d(c.cin, c.cout, kernel: (3, 3), stride: (2, 2), padding: (1, 1), rng: &rng)
-            let reference = Conv2d(c.cin, c.cout, kernel: (3, 3), stride: (2, 2), padding: (0, 0), rng: &rng)
-            reference.weight.value.copy(from: direct.weight.value)
-            reference.bias!.value.copy(from: direct.bias!.value)
-            let pad = ZeroPad2d(top: 1, bottom: 1, left: 1, right: 1)
+            let (direct, reference, pad) = Self.layerAndPaddedTwin(c.cin, c.cout, stride: 2, rng: &rng)
             let x = randomTensor([c.n, c.cin, c.h, c.w], rng: &rng)
             XCTAssertTrue(direct.usesStride2Kernel(direct.geometry(x)), label)
             XCTAssertFalse(reference.usesStride2Kernel(reference.geometry(pad.forward(x))), label)
