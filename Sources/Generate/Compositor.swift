@@ -134,6 +134,33 @@ public final class Compositor {
         }
     }
 
+    /// The painted mouth's colourfulness brought down to the frame's own: the painter learnt the
+    /// lips' colour from colour video, so on black-and-white film or a washed-out picture it would
+    /// paint pink lips into a grey face (matchColour moves each channel's level and spread across
+    /// the mask's band, not the chroma of the lips inside it). Chroma here is each pixel's distance
+    /// from its own grey; its root-mean-square under the mask (m > ½) in the original crop over that
+    /// in the painted one scales the painted pixels' chroma, never up.
+    public static func matchSaturation(_ painted: inout RGBImage, to original: RGBImage, mask: [Float]) {
+        func chroma(_ img: RGBImage) -> Double {
+            var sum = 0.0, n = 0.0
+            for i in 0..<mask.count where mask[i] > 0.5 {
+                let r = Double(img.pixels[i * 3]), g = Double(img.pixels[i * 3 + 1]), b = Double(img.pixels[i * 3 + 2])
+                let y = 0.299 * r + 0.587 * g + 0.114 * b
+                sum += (r - y) * (r - y) + (g - y) * (g - y) + (b - y) * (b - y); n += 1
+            }
+            return n > 0 ? (sum / n).squareRoot() : 0
+        }
+        let cp = chroma(painted)
+        guard cp > 1e-6 else { return }
+        let k = min(1, chroma(original) / cp)
+        guard k < 0.99 else { return }
+        for i in 0..<mask.count where mask[i] > 0 {
+            let r = Double(painted.pixels[i * 3]), g = Double(painted.pixels[i * 3 + 1]), b = Double(painted.pixels[i * 3 + 2])
+            let y = 0.299 * r + 0.587 * g + 0.114 * b
+            for (c, v) in [r, g, b].enumerated() { painted.pixels[i * 3 + c] = UInt8(max(0, min(255, (y + k * (v - y)).rounded()))) }
+        }
+    }
+
     /// Pastes `source`'s lower half (an aligned crop) over `landmarks`' face with the same mask and
     /// colour match as painting: the static-mouth baseline.
     public func pasteLowerHalf(of source: RGBImage, onto image: inout RGBImage, landmarks: [SIMD3<Float>]) {
@@ -174,6 +201,7 @@ public final class Compositor {
         var painted = paint(crop: crop, reference: reference, mel: window)
         Self.matchDetail(&painted, to: crop, mask: m)
         Self.matchColour(&painted, to: crop, mask: m)
+        Self.matchSaturation(&painted, to: crop, mask: m)
         // The fade is the paste's weight only: detail and colour are matched over the whole mask.
         let pasteMask = visible < 1 ? m.map { $0 * visible } : m
         // Only the pasted box of the frame is kept for the detail match, not the whole frame (a

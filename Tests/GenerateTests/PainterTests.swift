@@ -270,6 +270,31 @@ final class PainterTests: XCTestCase {
         XCTAssertEqual(same.pixels, original.pixels)
     }
 
+    /// Painted lips on black-and-white film come out grey: the painted chroma is scaled to the
+    /// original crop's under the mask, never up, and nothing outside the mask changes.
+    func testSaturationFollowsTheFramesOwn() {
+        let s = 32
+        var rng = SeededRandom(seed: 3)
+        var grey = RGBImage(width: s, height: s), pink = RGBImage(width: s, height: s)
+        for i in 0..<(s * s) {
+            let v = UInt8(60 + Int(rng.next() % 120))
+            for c in 0..<3 { grey.pixels[i * 3 + c] = v }
+            pink.pixels[i * 3] = UInt8(min(255, Int(v) + 40)); pink.pixels[i * 3 + 1] = v; pink.pixels[i * 3 + 2] = UInt8(min(255, Int(v) + 10))
+        }
+        let mask = (0..<(s * s)).map { $0 / s >= 16 ? Float(1) : 0 }
+        var painted = pink
+        Compositor.matchSaturation(&painted, to: grey, mask: mask)
+        for i in (16 * s)..<(s * s) {
+            let p = painted.pixels[(i * 3)..<(i * 3 + 3)]
+            XCTAssertLessThanOrEqual(Int(p.max()!) - Int(p.min()!), 1, "grey under the mask at \(i)")
+        }
+        XCTAssertEqual(Array(painted.pixels[0..<(16 * s * 3)]), Array(pink.pixels[0..<(16 * s * 3)]), "outside the mask")
+        // A frame at least as colourful leaves the painting as it is.
+        var again = pink
+        Compositor.matchSaturation(&again, to: pink, mask: mask)
+        XCTAssertEqual(again.pixels, pink.pixels)
+    }
+
     /// The detail matches solve for the unsharp amount: a target made from the same picture by an
     /// unsharp mask of a known amount gives that amount back, a target no sharper gives 0, and one
     /// far sharper gives the cap.
