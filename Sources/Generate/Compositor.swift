@@ -142,23 +142,25 @@ public final class Compositor {
     /// from its own grey; its root-mean-square under the mask (m > ½) in the original crop over that
     /// in the painted one scales the painted pixels' chroma, never up.
     public static func matchSaturation(_ painted: inout RGBImage, to original: RGBImage, mask: [Float]) {
-        func chroma(_ img: RGBImage) -> Double {
+        let paintedGrey = GenerationEvaluation.grey(painted)
+        func chroma(_ img: RGBImage, _ grey: [Float]) -> Double {
             var sum = 0.0, n = 0.0
             for i in 0..<mask.count where mask[i] > 0.5 {
-                let r = Double(img.pixels[i * 3]), g = Double(img.pixels[i * 3 + 1]), b = Double(img.pixels[i * 3 + 2])
-                let y = 0.299 * r + 0.587 * g + 0.114 * b
-                sum += (r - y) * (r - y) + (g - y) * (g - y) + (b - y) * (b - y); n += 1
+                for c in 0..<3 { let d = Double(img.pixels[i * 3 + c]) - Double(grey[i]); sum += d * d }
+                n += 1
             }
             return n > 0 ? (sum / n).squareRoot() : 0
         }
-        let cp = chroma(painted)
+        let cp = chroma(painted, paintedGrey)
         guard cp > 1e-6 else { return }
-        let k = min(1, chroma(original) / cp)
+        let k = Float(min(1, chroma(original, GenerationEvaluation.grey(original)) / cp))
         guard k < 0.99 else { return }
         for i in 0..<mask.count where mask[i] > 0 {
-            let r = Double(painted.pixels[i * 3]), g = Double(painted.pixels[i * 3 + 1]), b = Double(painted.pixels[i * 3 + 2])
-            let y = 0.299 * r + 0.587 * g + 0.114 * b
-            for (c, v) in [r, g, b].enumerated() { painted.pixels[i * 3 + c] = UInt8(max(0, min(255, (y + k * (v - y)).rounded()))) }
+            let y = paintedGrey[i]
+            for c in 0..<3 {
+                let v = Float(painted.pixels[i * 3 + c])
+                painted.pixels[i * 3 + c] = UInt8(max(0, min(255, (y + k * (v - y)).rounded())))
+            }
         }
     }
 

@@ -226,7 +226,7 @@ public final class Conv2d: Layer {
     /// resumed run must repeat the steps of an unbroken one bit for bit.
     private func chunkSize(_ n: Int, _ g: ConvGeometry) -> Int {
         let k = inChannels / groups * g.kernelArea
-        if groups == 1 && n * k * g.hwo <= keptColumnFloats { return n }
+        if keepsColumns && n * k * g.hwo <= keptColumnFloats { return n }
         return max(1, min(n, maxColumnFloats / max(1, k * g.hwo)))
     }
     /// One group: the forward's columns are what the weight gradient multiplies, so keeping them

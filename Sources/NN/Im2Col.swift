@@ -116,6 +116,7 @@ func col2im(_ col: UnsafePointer<Float>, into dx: Tensor, first: Int, batch: Int
 /// Largest column buffer a worker keeps for the batched path (floats, 4 MB): small enough to stay
 /// in cache, large enough to give the GEMM a wide N.
 let maxColumnFloats = 1 << 20
-/// Largest column buffer a worker keeps from a training forward for its backward (floats, 16 MB):
-/// one per layer and worker, so the sync model at 64 pairs holds about 100 MB of them.
+/// Largest column buffer a worker keeps from a forward for the backward's weight gradient (floats,
+/// 16 MB): one per layer and worker; at 64 pairs the sync model's take about 40 MB more than the
+/// 4 MB chunks did (docs/engine.md).
 let keptColumnFloats = 1 << 22
